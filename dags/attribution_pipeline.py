@@ -1,0 +1,88 @@
+"""
+### Real-time marketing attribution
+
+Every few minutes: **generate** a synthetic GA4 batch (demo traffic; off when
+`ATTRIBUTION_SYNTHETIC_EVENTS=0`) → **load** every CSV batch waiting in the landing directory
+(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**
+builds staging, sessions, conversions and the attribution marts, one task per model with its
+tests → **publish** the marts for the dashboard.
+
+Trigger it by hand with *Trigger DAG*: `synthetic_events` sets the batch size of this run and
+`full_refresh` rebuilds every model from scratch. Failed tasks alert on Slack (connection
+`slack_alerts`) after their last retry. Configuration: `ATTRIBUTION_*` variables, see the README.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+from cosmos import DbtTaskGroup
+
+from attribution.alerts import RunFailureAlert, TaskFailureAlert
+from attribution.cosmos_config import dbt_task_group_args
+from attribution.settings import load_settings
+
+settings = load_settings()
+
+
+@dag(
+    dag_id="attribution_pipeline",
+    schedule=settings.schedule,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=30),
+    doc_md=__doc__,
+    tags=["attribution", "ga4", "dbt", settings.target],
+    params={
+        "synthetic_events": Param(
+            settings.synthetic_events, type="integer", minimum=0,
+            description="Synthetic GA4 events to generate in this run (0: load only what has landed).",
+        ),
+        "full_refresh": Param(False, type="boolean", description="Rebuild every dbt model from scratch."),
+    },
+    default_args={
+        "owner": "analytics-engineering",
+        "retries": settings.task_retries,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=5),
+        "on_failure_callback": TaskFailureAlert(),
+    },
+    on_failure_callback=RunFailureAlert(),
+)
+def attribution_pipeline():
+    @task
+    def generate(params: dict, data_interval_end: datetime | None = None) -> str:
+        """Write one synthetic batch into the landing directory."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from attribution.generator import write_batch
+
+        if params["synthetic_events"] == 0:
+            raise AirflowSkipException("synthetic_events is 0: nothing to generate")
+        end = data_interval_end or datetime.now(UTC)
+        path = write_batch(settings.landing_path, params["synthetic_events"], seed=int(end.timestamp()), end=end)
+        return path.name
+
+    @task(trigger_rule="none_failed", pool=settings.pool)
+    def load() -> list[dict]:
+        """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined."""
+        from attribution.landing import load_pending
+        from attribution.warehouse import connect
+
+        return [report.as_dict() for report in load_pending(settings, connect(settings))]
+
+    @task(pool=settings.pool)
+    def publish() -> dict[str, int]:
+        """Publish the marts for the dashboard."""
+        from attribution.warehouse import connect
+
+        return connect(settings).publish()
+
+    dbt = DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings))
+    generate() >> load() >> dbt >> publish()
+
+
+attribution_pipeline()

@@ -1,0 +1,60 @@
+"""Cosmos configuration, built once from settings: which dbt, which profile, how tasks render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cosmos import (
+    ExecutionConfig,
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+    TestBehavior,
+)
+
+from attribution.settings import DBT_EXECUTABLE, DBT_MANIFEST_PATH, DBT_PROJECT_DIR, Settings
+
+PROFILE_NAME = "attribution"
+
+
+def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``DbtTaskGroup``: the dbt tree as tasks, one per node.
+
+    Rendering reads the manifest built by ``make setup`` (``dbt parse``), so parsing the DAG never
+    runs dbt. dbt runs from its own environment (a subprocess), since dbt-bigquery and the Google
+    provider need incompatible google-cloud-storage releases.
+    """
+    return {
+        "project_config": ProjectConfig(
+            dbt_project_path=DBT_PROJECT_DIR,
+            manifest_path=DBT_MANIFEST_PATH,
+            env_vars=settings.dbt_env(),
+        ),
+        "profile_config": ProfileConfig(
+            profile_name=PROFILE_NAME,
+            target_name=settings.target,
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+        ),
+        "execution_config": ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=str(DBT_EXECUTABLE),
+        ),
+        "render_config": RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            # One `dbt build` per node: the model and its data tests in one task, half the processes.
+            test_behavior=TestBehavior.BUILD,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=str(DBT_EXECUTABLE),
+            dbt_deps=False,
+        ),
+        "operator_args": {
+            "install_deps": False,
+            "pool": settings.pool,
+            # The trigger form's `full_refresh` param reaches every `dbt build`.
+            "full_refresh": "{{ params.full_refresh }}",
+        },
+    }

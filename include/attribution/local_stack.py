@@ -1,0 +1,210 @@
+"""The local Airflow stack behind ``make demo`` / ``make stop`` / ``make run-once``.
+
+A project-local ``AIRFLOW_HOME`` (``.airflow/``), SQLite metadata, LocalExecutor with bounded
+parallelism, and one process group per service so ``stop`` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from attribution.settings import PROJECT_ROOT, load_settings
+
+DAG_ID = "attribution_pipeline"
+HOST, PORT = "127.0.0.1", 8080
+BASE_URL = f"http://{HOST}:{PORT}"
+ADMIN_USER = "admin"
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+VENV_BIN = Path(sys.executable).parent
+
+
+def airflow_home(environ: dict[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
+
+
+def airflow_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every Airflow command of the local stack runs with (caller's values win)."""
+    env = dict(os.environ if environ is None else environ)
+    home = airflow_home(env)
+    home.mkdir(parents=True, exist_ok=True)
+    secret_file = home / "jwt_secret"
+    if not secret_file.exists():  # shared by api-server and workers, generated once per home
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    defaults = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Airflow defaults to 32 worker processes; two cores want a handful.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{BASE_URL}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__API__BASE_URL": BASE_URL,
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(PORT),
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text().strip(),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    }
+    return defaults | {k: v for k, v in env.items() if k.startswith("AIRFLOW__") or k == "AIRFLOW_HOME"}
+
+
+def _airflow(*args: str, env: dict[str, str], check: bool = True, quiet: bool = True) -> int:
+    out = subprocess.DEVNULL if quiet else None
+    result = subprocess.run([str(VENV_BIN / "airflow"), *args], env=env, stdout=out, check=False)
+    if check and result.returncode:
+        raise SystemExit(f"airflow {' '.join(args)} failed with exit code {result.returncode}")
+    return result.returncode
+
+
+def init(env: dict[str, str]) -> None:
+    """Migrate the metadata database and create the DuckDB writer pool (idempotent)."""
+    _airflow("db", "migrate", env=env)
+    _airflow("pools", "set", "duckdb_writer", "1", "DuckDB allows one writer at a time", env=env)
+
+
+def run_once() -> int:
+    """Exactly one DAG run through ``airflow dags test``; the exit code is the run's outcome."""
+    env = airflow_env()
+    init(env)
+    return _airflow("dags", "test", DAG_ID, env=env, check=False, quiet=False)
+
+
+# --- the long-running stack -------------------------------------------------------------------
+def _pid_file(env: dict[str, str], service: str) -> Path:
+    return airflow_home(env) / "run" / f"{service}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _running(env: dict[str, str], service: str) -> int | None:
+    path = _pid_file(env, service)
+    if path.exists():
+        pid = int(path.read_text())
+        if _alive(pid):
+            return pid
+        path.unlink()
+    return None
+
+
+def _request(method: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        BASE_URL + path, method=method, data=json.dumps(body).encode() if body is not None else None
+    )
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _wait(what: str, check, timeout: float, interval: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            result = None
+        if result:
+            return result
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def admin_password(env: dict[str, str]) -> str:
+    generated = airflow_home(env) / "simple_auth_manager_passwords.json.generated"
+    return json.loads(generated.read_text())[ADMIN_USER]
+
+
+def start() -> int:
+    env = airflow_env()
+    init(env)
+    logs = airflow_home(env) / "logs" / "services"
+    logs.mkdir(parents=True, exist_ok=True)
+    for service in SERVICES:
+        if _running(env, service):
+            print(f"{service}: already running")
+            continue
+        with (logs / f"{service}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [str(VENV_BIN / "airflow"), service], env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: `stop` ends its children too
+            )
+        _pid_file(env, service).parent.mkdir(exist_ok=True)
+        _pid_file(env, service).write_text(str(process.pid))
+        print(f"{service}: started (pid {process.pid}, log {logs / f'{service}.log'})")
+
+    _wait("the API server", lambda: _request("GET", "/api/v2/monitor/health"), timeout=180)
+    password = admin_password(env)
+    token = _request("POST", "/auth/token", body={"username": ADMIN_USER, "password": password})["access_token"]
+    _wait(f"{DAG_ID} to be parsed", lambda: _request("GET", f"/api/v2/dags/{DAG_ID}", token), timeout=180)
+    _request("PATCH", f"/api/v2/dags/{DAG_ID}", token, {"is_paused": False})
+    run = _request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", token, {"logical_date": None})
+    run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
+    print(f"triggered run {run['dag_run_id']}; waiting for it to finish…")
+    state = _wait(
+        "the first run",
+        lambda: (s := _request("GET", run_path, token)["state"]) in ("success", "failed") and s,
+        timeout=900, interval=5,
+    )
+    print(f"run {run['dag_run_id']}: {state}\n")
+    print(f"Airflow UI: {BASE_URL}  (user {ADMIN_USER}, password {password})")
+    from attribution.summary import print_summary
+
+    print_summary(load_settings())
+    print("\nThe pipeline keeps running on its schedule; `make stop` ends it.")
+    return 0 if state == "success" else 1
+
+
+def stop() -> int:
+    env = airflow_env()
+    for service in SERVICES:
+        pid = _running(env, service)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # stragglers of the group (task runners, gunicorn workers)
+        except ProcessLookupError:
+            pass
+        _pid_file(env, service).unlink(missing_ok=True)
+        print(f"{service}: stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attribution.local_stack")
+    parser.add_argument("command", choices=("init", "run-once", "start", "stop"))
+    command = parser.parse_args(argv).command
+    if command == "init":
+        init(airflow_env())
+        return 0
+    return {"run-once": run_once, "start": start, "stop": stop}[command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

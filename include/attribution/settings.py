@@ -1,0 +1,170 @@
+"""The one settings object: every knob of the pipeline, read from ``ATTRIBUTION_*`` variables.
+
+Nothing reads the environment at import time; call :func:`load_settings` where settings are
+needed, so DAG files parse with an empty environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root; relative paths in settings are resolved against it."""
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+DBT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+DBT_EXECUTABLE = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
+"""dbt lives in its own environment (see requirements-dbt.txt)."""
+
+Target = Literal["duckdb", "bigquery"]
+_TARGETS: tuple[str, ...] = ("duckdb", "bigquery")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,1023}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _env(name: str) -> str:
+    return f"ATTRIBUTION_{name.upper()}"
+
+
+def _setting(default, doc: str):
+    """A settings field with its default and a one-line description (shown in the README table)."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration; each field maps to ``ATTRIBUTION_<FIELD>``."""
+
+    target: Target = _setting("duckdb", "`duckdb` (embedded) or `bigquery`")
+    duckdb_path: Path = _setting(Path("data/warehouse.duckdb"), "the embedded warehouse file")
+    landing_dir: str = _setting("data/landing", "CSV batches waiting to be loaded")
+    synthetic_events: int = _setting(300, "events the DAG's generator writes per run; 0 turns it off")
+    history_days: int = _setting(30, "days of GA4-shaped history seeded into an empty embedded warehouse")
+    task_retries: int = _setting(3, "retries of every task, with exponential backoff")
+    schedule: str = _setting("*/5 * * * *", "the DAG's schedule (cron or preset)")
+    bq_project: str | None = _setting(None, "GCP project that holds the datasets and runs the jobs")
+    bq_dataset: str = _setting("attribution", "dataset for raw tables and models")
+    bq_location: str = _setting("US", "BigQuery location")
+    bq_api_endpoint: str | None = _setting(None, "BigQuery API endpoint override")
+    ga4_source: str = _setting(
+        "bigquery-public-data.ga4_obfuscated_sample_ecommerce",
+        "`project.dataset` with GA4 `events_*` tables; empty = no GA4 history",
+    )
+
+    def __post_init__(self) -> None:
+        if self.target not in _TARGETS:
+            raise SettingsError(f"{_env('target')} must be one of {', '.join(_TARGETS)}, got {self.target!r}")
+        for name in ("synthetic_events", "history_days", "task_retries"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env(name)} must be >= 0, got {getattr(self, name)}")
+        if self.target == "bigquery":
+            if not self.bq_project:
+                raise SettingsError(f"{_env('bq_project')} is required when {_env('target')}=bigquery")
+            for name in ("bq_project", "bq_dataset"):
+                if not _IDENTIFIER.match(getattr(self, name)):
+                    raise SettingsError(f"{_env(name)} is not a valid identifier: {getattr(self, name)!r}")
+
+    # --- derived locations -------------------------------------------------------------------
+    @property
+    def landing_is_remote(self) -> bool:
+        return "://" in self.landing_dir
+
+    @property
+    def landing_path(self) -> Path:
+        """The local landing directory (absolute)."""
+        return _resolve(self.landing_dir)
+
+    @property
+    def archive_path(self) -> Path:
+        """Loaded files are moved here, beside the landing directory."""
+        return self.landing_path.parent / "archive"
+
+    @property
+    def rejected_path(self) -> Path:
+        """Files that cannot be read as the contract at all are moved here, beside the landing directory."""
+        return self.landing_path.parent / "rejected"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return _resolve(self.duckdb_path)
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The serving snapshot the publish task writes and the dashboard reads (never the warehouse)."""
+        return self.warehouse_path.with_name("serving.duckdb")
+
+    @property
+    def raw_schema(self) -> str:
+        """Where the loader writes raw tables: schema ``raw`` on DuckDB, the model dataset on BigQuery."""
+        return "raw" if self.target == "duckdb" else self.bq_dataset
+
+    @property
+    def pool(self) -> str:
+        """DuckDB has one writer: its writing tasks share a one-slot pool."""
+        return "duckdb_writer" if self.target == "duckdb" else "default_pool"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for dbt (profiles.yml and sources read these), with absolute paths."""
+        env = {
+            _env("target"): self.target,
+            _env("raw_schema"): self.raw_schema,
+            _env("duckdb_path"): str(self.warehouse_path),
+            # Unit tests prove the logic in CI; scheduled runs skip them.
+            "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+        }
+        if self.target == "bigquery":
+            env |= {
+                _env("bq_project"): self.bq_project or "",
+                _env("bq_dataset"): self.bq_dataset,
+                _env("bq_location"): self.bq_location,
+                _env("ga4_source"): self.ga4_source,
+            }
+            if self.bq_api_endpoint:
+                env[_env("bq_api_endpoint")] = self.bq_api_endpoint
+        return env
+
+
+def _resolve(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _convert(name: str, raw: str, annotation) -> object:
+    annotation = str(annotation)
+    if "int" in annotation:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{_env(name)} must be an integer, got {raw!r}") from None
+    if "Path" in annotation:
+        return Path(raw)
+    return raw.strip() or None if "None" in annotation else raw.strip()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment); unset or empty means default."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for f in dataclasses.fields(Settings):
+        raw = environ.get(_env(f.name))
+        if raw is None or (raw.strip() == "" and f.name != "ga4_source"):
+            continue
+        values[f.name] = _convert(f.name, raw, f.type)
+    return Settings(**values)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: the README's configuration table."""
+    return [
+        (_env(f.name), "unset" if f.default is None else str(f.default), f.metadata["doc"])
+        for f in dataclasses.fields(Settings)
+    ]

@@ -1,0 +1,64 @@
+"""What landed and what it is worth: the summary ``make demo`` prints, read from the serving snapshot."""
+
+from __future__ import annotations
+
+import sys
+
+import duckdb
+
+from attribution.settings import Settings, load_settings
+
+
+def summary(settings: Settings) -> dict:
+    """Loaded events, conversions, and first- vs last-click conversions and revenue per channel."""
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        ledger = con.execute("""
+            select count(*) as files, coalesce(sum(rows_loaded), 0) as loaded,
+                   coalesce(sum(rows_duplicate), 0) as duplicates, coalesce(sum(rows_quarantined), 0) as quarantined
+            from load_ledger
+        """).fetchone()
+        conversions, revenue = con.execute(
+            "select count(*), coalesce(sum(revenue), 0) from mart_first_click"
+        ).fetchone()
+        channels = con.execute("""
+            select channel_group,
+                   sum(conversions) filter (attribution_model = 'first_click') as first_conversions,
+                   sum(revenue) filter (attribution_model = 'first_click') as first_revenue,
+                   sum(conversions) filter (attribution_model = 'last_click') as last_conversions,
+                   sum(revenue) filter (attribution_model = 'last_click') as last_revenue
+            from mart_attribution_daily
+            group by channel_group
+            order by coalesce(first_revenue, 0) + coalesce(last_revenue, 0) desc, channel_group
+        """).fetchall()
+    return {
+        "files": ledger[0], "events_loaded": ledger[1], "duplicates": ledger[2], "quarantined": ledger[3],
+        "conversions": conversions, "revenue": float(revenue),
+        "channels": [
+            {"channel_group": c, "first_click_conversions": fc or 0, "first_click_revenue": fr or 0,
+             "last_click_conversions": lc or 0, "last_click_revenue": lr or 0}
+            for c, fc, fr, lc, lr in channels
+        ],
+    }
+
+
+def print_summary(settings: Settings) -> None:
+    if not settings.snapshot_path.exists():
+        print("No serving snapshot yet: no run has published.")
+        return
+    s = summary(settings)
+    print(
+        f"Loaded {s['events_loaded']:,} events from {s['files']} file(s)"
+        f" ({s['duplicates']:,} duplicates skipped, {s['quarantined']:,} rows quarantined)."
+    )
+    print(f"{s['conversions']:,} conversions worth ${s['revenue']:,.2f}.\n")
+    print(f"{'channel':<22}{'first-click conv':>17}{'revenue':>12}{'last-click conv':>17}{'revenue':>12}")
+    for row in s["channels"]:
+        print(
+            f"{row['channel_group']:<22}{row['first_click_conversions']:>17,.1f}{row['first_click_revenue']:>12,.2f}"
+            f"{row['last_click_conversions']:>17,.1f}{row['last_click_revenue']:>12,.2f}"
+        )
+
+
+if __name__ == "__main__":
+    print_summary(load_settings())
+    sys.exit(0)

@@ -1,0 +1,68 @@
+"""The warehouse seam: the few operations the pipeline needs, one implementation per target."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from attribution.settings import Settings
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading one file did; mirrors its ``load_ledger`` row."""
+
+    file_name: str
+    checksum: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    status: str = "loaded"
+    """``loaded``; ``rejected`` (the file cannot be read as the contract); ``already_loaded`` (no-op)."""
+    error: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_duplicate + self.rows_quarantined
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Warehouse(Protocol):
+    """What the DAG talks to; it never knows which warehouse is behind it."""
+
+    def ensure_schema(self) -> None:
+        """Create the raw tables (streamed events, ledger, quarantine) if they do not exist."""
+
+    def load_file(self, path: Path) -> LoadReport:
+        """Load one CSV batch per the contract: at most once, deduped, bad rows quarantined."""
+
+    def query(self, sql: str) -> list[dict]:
+        """Run a read-only query over the warehouse (marts, ledger) and return rows as dicts."""
+
+    def publish(self) -> dict[str, int]:
+        """Make the marts available to the dashboard; returns row counts of what was published."""
+
+
+SERVED_RELATIONS = (
+    "mart_attribution_credits",
+    "mart_first_click",
+    "mart_last_click",
+    "mart_attribution_daily",
+    "mart_live_events",
+)
+"""What the dashboard reads."""
+
+
+def connect(settings: Settings) -> Warehouse:
+    """The warehouse for the configured target."""
+    if settings.target == "duckdb":
+        from attribution.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(
+            settings.warehouse_path, raw_schema=settings.raw_schema, snapshot_path=settings.snapshot_path
+        )
+    raise NotImplementedError(f"the {settings.target} warehouse is not available yet")

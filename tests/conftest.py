@@ -1,0 +1,51 @@
+"""Shared fixtures: every test gets its own warehouse, landing directory and Airflow home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Airflow reads AIRFLOW_HOME when first imported: point it at a throwaway home before any test does.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from attribution.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+
+PY = Path(sys.executable)
+
+
+@pytest.fixture
+def attribution_env(tmp_path: Path) -> dict[str, str]:
+    """ATTRIBUTION_* variables for an isolated embedded warehouse under tmp_path."""
+    return {
+        "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "warehouse" / "warehouse.duckdb"),
+        "ATTRIBUTION_LANDING_DIR": str(tmp_path / "landing"),
+        "ATTRIBUTION_TASK_RETRIES": "0",
+    }
+
+
+@pytest.fixture
+def settings(attribution_env: dict[str, str]) -> Settings:
+    return load_settings(attribution_env)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated Airflow home (SQLite) shared by the end-to-end tests; returns its environment."""
+    from attribution.local_stack import airflow_env, init
+
+    env = airflow_env({**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow"))})
+    init(env)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a command from the project root and capture its output (shown when a test fails)."""
+    result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    print(result.stdout[-20000:], result.stderr[-20000:], sep="\n")
+    return result

@@ -1,0 +1,177 @@
+"""The DuckDB loader against DESIGN §2: at most once per file, dedupe, quarantine, reconciliation."""
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from attribution.events import COLUMN_NAMES
+from attribution.generator import write_batch
+from attribution.landing import load_pending
+from attribution.settings import Settings
+from attribution.warehouse import connect
+
+HEADER = ",".join(COLUMN_NAMES)
+TS = 1_763_640_000_000_000  # 2025-11-20T12:00:00Z
+
+
+def row(event_id: str, name: str = "page_view", ts: int = TS, user: str = "u1", session: str = "17636",
+        source: str = "", transaction: str = "", revenue: str = "") -> str:
+    return f"{event_id},{ts},{name},{user},{session},{source},,,{transaction},{revenue},https://x.test/,desktop,France"
+
+
+def land(settings: Settings, name: str, text: str | bytes) -> Path:
+    settings.landing_path.mkdir(parents=True, exist_ok=True)
+    path = settings.landing_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def load(settings: Settings) -> dict:
+    return {r.file_name: r for r in load_pending(settings, connect(settings))}
+
+
+def query(settings: Settings, sql: str) -> list[dict]:
+    return connect(settings).query(sql)
+
+
+def events(settings: Settings) -> int:
+    return query(settings, "select count(*) as n from raw.streamed_events")[0]["n"]
+
+
+def test_a_clean_batch_loads_whole_and_leaves_the_landing_dir(settings: Settings):
+    path = write_batch(settings.landing_path, 1_000, seed=1, end=datetime(2026, 11, 20, tzinfo=UTC))
+    report = load(settings)[path.name]
+    assert (report.status, report.rows_read, report.rows_quarantined) == ("loaded", 1_000, 0)
+    assert report.rows_loaded + report.rows_duplicate == 1_000  # the generator resends a few purchases
+    assert report.reconciles
+    assert not path.exists()
+    assert (settings.archive_path / path.name).exists()
+    ledger = query(settings, "select * from raw.load_ledger")
+    assert len(ledger) == 1
+    assert ledger[0]["rows_loaded"] == report.rows_loaded == events(settings)
+
+
+def test_the_same_file_again_is_a_no_op(settings: Settings):
+    text = "\n".join([HEADER, row("a"), row("b")]) + "\n"
+    land(settings, "batch.csv", text)
+    assert load(settings)["batch.csv"].rows_loaded == 2
+    land(settings, "batch.csv", text)
+    again = load(settings)["batch.csv"]
+    assert again.status == "already_loaded"
+    assert events(settings) == 2
+    assert len(query(settings, "select * from raw.load_ledger")) == 1
+    assert len(list(settings.archive_path.iterdir())) == 2, "both copies kept in the archive"
+
+
+def test_event_ids_dedupe_across_files_and_never_overwrite(settings: Settings):
+    land(settings, "1.csv", "\n".join([HEADER, row("a"), row("b", source="google")]) + "\n")
+    load(settings)
+    land(settings, "2.csv", "\n".join([HEADER, row("b", source="bing"), row("c")]) + "\n")
+    report = load(settings)["2.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_duplicate) == (2, 1, 1)
+    assert query(settings, "select source from raw.streamed_events where event_id = 'b'") == [{"source": "google"}]
+
+
+def test_duplicates_inside_a_file(settings: Settings):
+    land(settings, "dups.csv", "\n".join([HEADER, row("a"), row("a"), row("a", source="other")]) + "\n")
+    report = load(settings)["dups.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_duplicate, report.rows_quarantined) == (3, 1, 1, 1)
+    [quarantined] = query(settings, "select line_number, reason from raw.quarantined_rows")
+    assert quarantined == {"line_number": 4, "reason": "event_id repeats line 2 with different content"}
+
+
+def test_bad_rows_are_quarantined_with_reason_and_line_the_rest_loads(settings: Settings):
+    lines = [
+        HEADER,
+        row("ok1"),
+        row("bad-ts", ts="17e14"),  # 3
+        '"ok2",' + str(TS) + ',page_view,u1,17636,google,"cpc, brand","multi\nline",,,,,',  # 4-5
+        row("old", ts=1_000_000),  # 6
+        row("", name="page_view"),  # 7
+        row("nouser", user=""),  # 8
+        row("nosession", session="abc"),  # 9
+        row("p1", name="purchase", revenue="12.50"),  # 10
+        row("p2", name="purchase", transaction="T2", revenue="-1"),  # 11
+        row("p3", name="purchase", transaction="T3", revenue="twelve"),  # 12
+        row("toomany") + ",extra",  # 13
+        row("long", source="x" * 5000),  # 14
+        row("ok3", name="purchase", transaction="T4", revenue="19.99"),  # 15
+    ]
+    land(settings, "mixed.csv", "\n".join(lines) + "\n")
+    report = load(settings)["mixed.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (13, 3, 10)
+    assert report.reconciles
+    reasons = {r["line_number"]: r["reason"] for r in query(settings, "select * from raw.quarantined_rows")}
+    assert reasons == {
+        3: "event_timestamp is not an integer count of microseconds: 17e14",
+        6: "event_timestamp 1000000 is before 2000-01-01 (microseconds expected)",
+        7: "missing event_id",
+        8: "missing user_pseudo_id",
+        9: "ga_session_id is not an integer: abc",
+        10: "purchase without transaction_id",
+        11: "purchase_revenue is negative: -1",
+        12: "purchase_revenue is not a decimal number: twelve",
+        13: "malformed CSV record: Expected Number of Columns: 13 Found: 14",
+        14: "source longer than 4096 characters",
+    }
+    raw = query(settings, "select raw_record from raw.quarantined_rows where line_number = 13")[0]["raw_record"]
+    assert raw == row("toomany") + ",extra"
+    loaded = query(settings, "select event_id, medium, campaign from raw.streamed_events order by event_id")
+    assert [r["event_id"] for r in loaded] == ["ok1", "ok2", "ok3"]
+    assert loaded[1]["campaign"] == "multi\nline"
+
+
+def test_future_timestamps_are_quarantined(settings: Settings):
+    future = int(datetime.now(UTC).timestamp() * 1_000_000) + 2 * 86_400_000_000
+    land(settings, "future.csv", "\n".join([HEADER, row("f", ts=future)]) + "\n")
+    assert load(settings)["future.csv"].rows_quarantined == 1
+    assert "more than a day in the future" in query(settings, "select reason from raw.quarantined_rows")[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file (0 bytes)"),
+        (b"event_id,event_timestamp\na,1\n", "missing required column(s): event_name, user_pseudo_id, ga_session_id"),
+        (HEADER.replace(",", ";").encode() + b"\n", "delimited by something other than a comma"),
+        (HEADER.encode() + b"\n" + row("a").encode("latin-1") + b"\xe9\n", "not UTF-8: invalid byte 0xe9"),
+    ],
+    ids=["empty", "missing-column", "semicolons", "latin-1"],
+)
+def test_unreadable_files_are_rejected_whole_and_kept(settings: Settings, content: bytes, problem: str):
+    land(settings, "bad.csv", content)
+    report = load(settings)["bad.csv"]
+    assert report.status == "rejected"
+    assert problem in report.error
+    assert report.rows_read == report.rows_loaded == 0
+    assert (settings.rejected_path / "bad.csv").read_bytes() == content
+    [quarantined] = query(settings, "select * from raw.quarantined_rows")
+    assert quarantined["line_number"] is None and problem in quarantined["reason"]
+    assert events(settings) == 0
+
+
+def test_header_only_bom_and_unknown_columns(settings: Settings):
+    land(settings, "a_header_only.csv", HEADER + "\n")
+    land(settings, "b_bom.csv", "\ufeff" + HEADER + "\n" + row("bom") + "\n")
+    land(settings, "c_extra.csv", "note," + HEADER + "\n" + "hello," + row("extra") + "\n")
+    reports = load(settings)
+    assert reports["a_header_only.csv"].rows_read == 0 and reports["a_header_only.csv"].status == "loaded"
+    assert reports["b_bom.csv"].rows_loaded == 1
+    assert reports["c_extra.csv"].rows_loaded == 1
+    assert reports["c_extra.csv"].error == "ignored column(s) outside the contract: note"
+
+
+def test_a_file_landing_under_the_same_name_with_new_content_loads(settings: Settings):
+    land(settings, "same.csv", "\n".join([HEADER, row("a")]) + "\n")
+    load(settings)
+    land(settings, "same.csv", "\n".join([HEADER, row("b")]) + "\n")
+    assert load(settings)["same.csv"].rows_loaded == 1
+    assert events(settings) == 2
+
+
+def test_partial_files_are_not_picked_up(settings: Settings, tmp_path: Path):
+    land(settings, ".events.csv.partial", HEADER + "\n" + row("a") + "\n")
+    shutil.copy(settings.landing_path / ".events.csv.partial", settings.landing_path / "notes.txt")
+    assert load(settings) == {}

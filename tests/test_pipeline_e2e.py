@@ -1,0 +1,128 @@
+"""End to end: real `airflow dags test` runs of the DAG, real dbt, a real DuckDB file, a real HTTP receiver."""
+
+import json
+import shutil
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import run
+
+from attribution.generator import write_batch
+from attribution.local_stack import DAG_ID, VENV_BIN
+from attribution.settings import Settings
+from attribution.warehouse import SERVED_RELATIONS
+
+pytestmark = pytest.mark.slow
+
+
+def dags_test(env: dict[str, str], conf: dict | None = None):
+    args = [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    return run(args, env)
+
+
+def snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        return {name: sorted(con.execute(f"select * from {name}").fetchall(), key=repr) for name in SERVED_RELATIONS}
+
+
+def one(con, sql: str):
+    return con.execute(sql).fetchone()[0]
+
+
+def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
+    airflow_home, attribution_env, settings
+):
+    env = {**airflow_home, **attribution_env}
+    # A batch from another producer waits in the landing directory, next to the DAG's own batch.
+    landed = write_batch(settings.landing_path, 2_000, seed=11, end=datetime.now(UTC))
+
+    first = dags_test(env, {"synthetic_events": 500})
+    assert first.returncode == 0, "first run failed"
+    assert not list(settings.landing_path.glob("*.csv")), "landing directory emptied"
+
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        conversions = one(con, "select count(distinct conversion_id) from mart_attribution_credits")
+        assert conversions > 0
+        for mart in ("mart_first_click", "mart_last_click"):
+            assert one(con, f"select count(*) from {mart}") == conversions
+            assert one(con, f"select count(distinct conversion_id) from {mart}") == conversions
+        assert one(con, """
+            select count(*) from (
+                select conversion_id, attribution_model, sum(credit) as credit
+                from mart_attribution_credits group by all having abs(credit - 1) > 1e-9)
+        """) == 0
+        assert one(con, "select count(*) from mart_live_events") > 0
+        assert one(con, "select sum(rows_read) from load_ledger") == 2_500
+        assert one(con, "select bool_and(rows_read = rows_loaded + rows_duplicate + rows_quarantined) from load_ledger")
+        multi_touch = one(con, "select count(*) from mart_attribution_credits where touchpoint_count > 1")
+        assert multi_touch > 0, "journeys span several sessions"
+    before = snapshot(settings)
+
+    # Same files land again and the run generates nothing: nothing may change.
+    shutil.copy(settings.archive_path / landed.name, settings.landing_path / landed.name)
+    second = dags_test(env, {"synthetic_events": 0})
+    assert second.returncode == 0, "second run failed"
+    assert snapshot(settings) == before
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        assert one(con, "select count(*) from load_ledger") == 2
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    posts: list[dict] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).posts.append({"path": self.path, "body": json.loads(body)})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slack_receiver():
+    _Receiver.posts = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", _Receiver.posts
+    server.shutdown()
+
+
+def test_a_failing_task_sends_one_slack_alert(airflow_home, attribution_env, slack_receiver, tmp_path: Path):
+    url, posts = slack_receiver
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the warehouse cannot be created below a file")
+    env = {
+        **airflow_home,
+        **attribution_env,
+        "ATTRIBUTION_DUCKDB_PATH": str(blocker / "warehouse.duckdb"),
+        "AIRFLOW_CONN_SLACK_ALERTS": json.dumps({"conn_type": "slackwebhook", "password": url}),
+    }
+    result = dags_test(env, {"synthetic_events": 10})
+    assert result.returncode != 0, "the run must fail"
+    assert len(posts) == 1, posts
+    text = posts[0]["body"]["text"]
+    assert DAG_ID in text
+    assert "`load` failed" in text
+    assert "run: `manual__" in text
+    assert "log: http" in text
+    assert "NotADirectoryError" in text or "Not a directory" in text
+
+
+def test_without_the_slack_connection_the_alert_is_logged(airflow_home, attribution_env, tmp_path: Path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {**airflow_home, **attribution_env, "ATTRIBUTION_DUCKDB_PATH": str(blocker / "w.duckdb")}
+    env.pop("AIRFLOW_CONN_SLACK_ALERTS", None)
+    result = dags_test(env, {"synthetic_events": 0})
+    assert result.returncode != 0
+    assert "No 'slack_alerts' connection; alert only logged" in result.stdout + result.stderr

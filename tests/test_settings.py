@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from attribution.settings import PROJECT_ROOT, SettingsError, load_settings, settings_table
+
+
+def test_defaults_follow_the_configuration_contract():
+    s = load_settings({})
+    assert s.target == "duckdb"
+    assert s.warehouse_path == PROJECT_ROOT / "data" / "warehouse.duckdb"
+    assert s.landing_path == PROJECT_ROOT / "data" / "landing"
+    assert s.archive_path == PROJECT_ROOT / "data" / "archive"
+    assert s.synthetic_events > 0
+    assert (s.history_days, s.task_retries, s.bq_dataset, s.bq_location) == (30, 3, "attribution", "US")
+    assert s.schedule == "*/5 * * * *"
+    assert s.ga4_source == "bigquery-public-data.ga4_obfuscated_sample_ecommerce"
+    assert s.pool == "duckdb_writer"
+
+
+def test_environment_overrides_and_empty_means_default(tmp_path: Path):
+    s = load_settings({
+        "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+        "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
+        "ATTRIBUTION_TASK_RETRIES": "",
+        "ATTRIBUTION_SCHEDULE": "@hourly",
+        "ATTRIBUTION_GA4_SOURCE": "",
+    })
+    assert s.warehouse_path == tmp_path / "w.duckdb"
+    assert s.snapshot_path == tmp_path / "serving.duckdb"
+    assert s.synthetic_events == 0
+    assert s.task_retries == 3
+    assert s.schedule == "@hourly"
+    assert s.ga4_source == ""
+
+
+def test_dbt_environment_has_absolute_paths_and_skips_unit_tests():
+    env = load_settings({"ATTRIBUTION_DUCKDB_PATH": "rel/w.duckdb"}).dbt_env()
+    assert env["ATTRIBUTION_DUCKDB_PATH"] == str(PROJECT_ROOT / "rel" / "w.duckdb")
+    assert env["ATTRIBUTION_RAW_SCHEMA"] == "raw"
+    assert env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ATTRIBUTION_TARGET": "snowflake"}, "ATTRIBUTION_TARGET must be one of"),
+        ({"ATTRIBUTION_SYNTHETIC_EVENTS": "lots"}, "ATTRIBUTION_SYNTHETIC_EVENTS must be an integer"),
+        ({"ATTRIBUTION_TASK_RETRIES": "-1"}, "ATTRIBUTION_TASK_RETRIES must be >= 0"),
+        ({"ATTRIBUTION_TARGET": "bigquery"}, "ATTRIBUTION_BQ_PROJECT is required"),
+        (
+            {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "p", "ATTRIBUTION_BQ_DATASET": "x; drop"},
+            "ATTRIBUTION_BQ_DATASET is not a valid identifier",
+        ),
+    ],
+)
+def test_bad_values_fail_with_the_variable_named(environ, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for variable, _, doc in settings_table():
+        assert variable in readme, f"{variable} missing from the README's configuration table"
+        assert doc
