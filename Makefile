@@ -60,7 +60,7 @@ dbt: setup  ## dbt against the configured target, e.g. make dbt ARGS="build -s m
 lint: setup  ## ruff and sqlfluff
 	$(VENV)/bin/ruff check dags include plugins tests
 	$(VENV)/bin/ruff format --check dags include plugins tests
-	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests --processes 2
+	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests
 
 pytest: setup
 	$(VENV)/bin/pytest

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
-from attribution.alerts import RunFailureAlert, TaskFailureAlert
+from attribution.alerts import run_failure_alert, task_failure_alert
 from attribution.cosmos_config import dbt_task_group_args
 from attribution.settings import load_settings
 
@@ -37,7 +37,9 @@ settings = load_settings()
     tags=["attribution", "ga4", "dbt", settings.target],
     params={
         "synthetic_events": Param(
-            settings.synthetic_events, type="integer", minimum=0,
+            settings.synthetic_events,
+            type="integer",
+            minimum=0,
             description="Synthetic GA4 events to generate in this run (0: load only what has landed).",
         ),
         "full_refresh": Param(False, type="boolean", description="Rebuild every dbt model from scratch."),
@@ -48,9 +50,9 @@ settings = load_settings()
         "retry_delay": timedelta(seconds=20),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=5),
-        "on_failure_callback": TaskFailureAlert(),
+        "on_failure_callback": task_failure_alert,
     },
-    on_failure_callback=RunFailureAlert(),
+    on_failure_callback=run_failure_alert,
 )
 def attribution_pipeline():
     @task

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from attribution.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+from attribution.settings import PROJECT_ROOT, Settings, load_settings
 
 PY = Path(sys.executable)
 

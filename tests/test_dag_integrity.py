@@ -52,8 +52,15 @@ def test_wiring_generate_load_dbt_publish(dag):
     ids = set(dag.task_ids)
     assert {"generate", "load", "publish"} <= ids
     dbt_ids = {t for t in ids if t.startswith("dbt.")}
-    for model in ("stg_streamed_events", "int_sessions", "mart_attribution_credits", "mart_first_click",
-                  "mart_last_click", "mart_attribution_daily", "mart_live_events"):
+    for model in (
+        "stg_streamed_events",
+        "int_sessions",
+        "mart_attribution_credits",
+        "mart_first_click",
+        "mart_last_click",
+        "mart_attribution_daily",
+        "mart_live_events",
+    ):
         assert f"dbt.{model}_model_build" in dbt_ids, model
     assert dag.get_task("generate").downstream_task_ids == {"load"}
     roots = {t for t in dbt_ids if not dag.get_task(t).upstream_task_ids - {"load"}}

@@ -39,7 +39,8 @@ def test_build_on_loaded_batches_and_marts_reconcile(loaded: Settings, attributi
         for model in ("first_click", "last_click"):
             n, attributed = con.execute(
                 "select count(distinct conversion_id), sum(attributed_revenue) from mart_attribution_credits"
-                " where attribution_model = ?", [model]
+                " where attribution_model = ?",
+                [model],
             ).fetchone()
             assert n == conversions
             assert attributed == pytest.approx(float(revenue))

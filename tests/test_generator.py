@@ -68,9 +68,22 @@ def test_cli_streams_large_batches_in_bounded_memory(tmp_path: Path):
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe, "--events", "300000", "--seed", "5",
-         "--out", str(tmp_path), "--end", "2026-11-20T12:00:00"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "--events",
+            "300000",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--end",
+            "2026-11-20T12:00:00",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     path_line, peak_kib = result.stdout.split()
     path = Path(path_line)

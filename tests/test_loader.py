@@ -16,8 +16,16 @@ HEADER = ",".join(COLUMN_NAMES)
 TS = 1_763_640_000_000_000  # 2025-11-20T12:00:00Z
 
 
-def row(event_id: str, name: str = "page_view", ts: int = TS, user: str = "u1", session: str = "17636",
-        source: str = "", transaction: str = "", revenue: str = "") -> str:
+def row(
+    event_id: str,
+    name: str = "page_view",
+    ts: int = TS,
+    user: str = "u1",
+    session: str = "17636",
+    source: str = "",
+    transaction: str = "",
+    revenue: str = "",
+) -> str:
     return f"{event_id},{ts},{name},{user},{session},{source},,,{transaction},{revenue},https://x.test/,desktop,France"
 
 

@@ -19,13 +19,15 @@ def test_defaults_follow_the_configuration_contract():
 
 
 def test_environment_overrides_and_empty_means_default(tmp_path: Path):
-    s = load_settings({
-        "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
-        "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
-        "ATTRIBUTION_TASK_RETRIES": "",
-        "ATTRIBUTION_SCHEDULE": "@hourly",
-        "ATTRIBUTION_GA4_SOURCE": "",
-    })
+    s = load_settings(
+        {
+            "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+            "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
+            "ATTRIBUTION_TASK_RETRIES": "",
+            "ATTRIBUTION_SCHEDULE": "@hourly",
+            "ATTRIBUTION_GA4_SOURCE": "",
+        }
+    )
     assert s.warehouse_path == tmp_path / "w.duckdb"
     assert s.snapshot_path == tmp_path / "serving.duckdb"
     assert s.synthetic_events == 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk import BaseHook
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,8 @@ SLACK_TIMEOUT_SECONDS = 10
 
 
 def _error_excerpt(error: object) -> str:
-    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    lines = text.strip().splitlines()
     excerpt = "\n".join(lines[:ERROR_LINES])
     return excerpt + ("\n…" if len(lines) > ERROR_LINES else "")
 
@@ -32,39 +33,34 @@ def _deliver(text: str, context: dict[str, Any]) -> None:
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
     try:
-        SlackWebhookNotifier(
-            slack_webhook_conn_id=SLACK_CONN_ID, text=text, timeout=SLACK_TIMEOUT_SECONDS
-        ).notify(context)
+        SlackWebhookNotifier(slack_webhook_conn_id=SLACK_CONN_ID, text=text, timeout=SLACK_TIMEOUT_SECONDS).notify(
+            context
+        )
     except Exception:
         log.exception("Could not deliver the Slack alert (the run's outcome is unaffected):\n%s", text)
     else:
         log.info("Slack alert delivered:\n%s", text)
 
 
-class TaskFailureAlert(BaseNotifier):
+def task_failure_alert(context: dict[str, Any]) -> None:
     """One message per failed task instance, after its last retry (Airflow calls it only then)."""
-
-    def notify(self, context: dict[str, Any]) -> None:
-        ti = context["ti"]
-        text = (
-            f":red_circle: *{ti.dag_id}* task `{ti.task_id}` failed"
-            f" (try {ti.try_number} of {ti.max_tries + 1})\n"
-            f"run: `{ti.run_id}`\n"
-            f"log: {getattr(ti, 'log_url', 'n/a')}\n"
-            f"```{_error_excerpt(context.get('exception') or 'no exception recorded')}```"
-        )
-        _deliver(text, context)
+    ti = context["ti"]
+    text = (
+        f":red_circle: *{ti.dag_id}* task `{ti.task_id}` failed"
+        f" (try {ti.try_number} of {ti.max_tries + 1})\n"
+        f"run: `{ti.run_id}`\n"
+        f"log: {getattr(ti, 'log_url', 'n/a')}\n"
+        f"```{_error_excerpt(context.get('exception') or 'no exception recorded')}```"
+    )
+    _deliver(text, context)
 
 
-class RunFailureAlert(BaseNotifier):
+def run_failure_alert(context: dict[str, Any]) -> None:
     """The run failed without a task failing (timeout, for instance); task failures alert on their own."""
-
-    def notify(self, context: dict[str, Any]) -> None:
-        reason = context.get("reason", "")
-        dag_run = context.get("dag_run")
-        run_id = context.get("run_id") or getattr(dag_run, "run_id", "?")
-        dag_id = getattr(context.get("dag"), "dag_id", "?")
-        if reason == "task_failure":
-            log.info("Run %s of %s failed on a task; that task's alert covers it", run_id, dag_id)
-            return
-        _deliver(f":red_circle: *{dag_id}* run `{run_id}` failed: {reason or 'unknown reason'}", context)
+    reason = context.get("reason", "")
+    run_id = context.get("run_id") or getattr(context.get("dag_run"), "run_id", "?")
+    dag_id = getattr(context.get("dag"), "dag_id", "?")
+    if reason == "task_failure":
+        log.info("Run %s of %s failed on a task; that task's alert covers it", run_id, dag_id)
+        return
+    _deliver(f":red_circle: *{dag_id}* run `{run_id}` failed: {reason or 'unknown reason'}", context)

@@ -47,6 +47,8 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             load_method=LoadMode.DBT_MANIFEST,
             # One `dbt build` per node: the model and its data tests in one task, half the processes.
             test_behavior=TestBehavior.BUILD,
+            # A test over two models (relationships) runs as its own task once both are built.
+            should_detach_multiple_parents_tests=True,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(DBT_EXECUTABLE),
             dbt_deps=False,

@@ -56,8 +56,16 @@ RETURN_MIX: tuple[tuple[float, str, str, tuple[str, ...]], ...] = (
 SESSIONS_PER_JOURNEY = ((1, 45), (2, 25), (3, 14), (4, 8), (5, 5), (6, 3))
 DEVICES = (("desktop", 55), ("mobile", 40), ("tablet", 5))
 COUNTRIES = (
-    ("United States", 40), ("United Kingdom", 10), ("Germany", 9), ("France", 7), ("Canada", 7),
-    ("India", 8), ("Brazil", 5), ("Japan", 5), ("Australia", 4), ("Spain", 5),
+    ("United States", 40),
+    ("United Kingdom", 10),
+    ("Germany", 9),
+    ("France", 7),
+    ("Canada", 7),
+    ("India", 8),
+    ("Brazil", 5),
+    ("Japan", 5),
+    ("Australia", 4),
+    ("Spain", 5),
 )
 PAGES = ("/", "/collections/new", "/products/hoodie", "/products/mug", "/products/cap", "/search", "/cart")
 SITE = "https://shop.example.com"
@@ -104,7 +112,8 @@ class JourneyModel:
         if rng.random() < RETURNING_SHARE:
             user = _returning_user(rng.randrange(RETURNING_POOL))
         else:
-            user = f"{rng.randrange(1_000_000_000, 9_999_999_999)}.{last_session_start // MICROS - rng.randrange(0, 86_400 * MAX_JOURNEY_DAYS)}"
+            first_seen = last_session_start // MICROS - rng.randrange(0, 86_400 * MAX_JOURNEY_DAYS)
+            user = f"{rng.randrange(1_000_000_000, 9_999_999_999)}.{first_seen}"
         device = rng.choices([d for d, _ in DEVICES], weights=[w for _, w in DEVICES])[0]
         country = rng.choices([c for c, _ in COUNTRIES], weights=[w for _, w in COUNTRIES])[0]
         n_sessions = rng.choices([n for n, _ in SESSIONS_PER_JOURNEY], weights=[w for _, w in SESSIONS_PER_JOURNEY])[0]
@@ -151,14 +160,18 @@ class JourneyModel:
                 "campaign": channel.campaign if landing else "",
                 "transaction_id": transaction_id if name == "purchase" else "",
                 "purchase_revenue": revenue if name == "purchase" else "",
-                "page_location": SITE + ("/checkout" if name in ("begin_checkout", "purchase") else rng.choice(PAGES))
+                "page_location": SITE
+                + ("/checkout" if name in ("begin_checkout", "purchase") else rng.choice(PAGES))
                 + (utm if landing else ""),
                 "device_category": device,
                 "country": country,
             }
             yield event
             if name == "purchase" and rng.random() < DUPLICATE_PURCHASE_RATE:
-                yield event | {"event_id": self._event_id(), "event_timestamp": timestamp + rng.randrange(1, 3 * MICROS)}
+                yield event | {
+                    "event_id": self._event_id(),
+                    "event_timestamp": timestamp + rng.randrange(1, 3 * MICROS),
+                }
             timestamp += MICROS + int(rng.expovariate(1 / (15 * MICROS)))
 
 

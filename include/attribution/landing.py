@@ -57,10 +57,12 @@ def inspect(path: Path) -> BatchFile:
                 try:
                     text = decoder.decode(chunk)
                 except UnicodeDecodeError as error:
-                    problem = f"not UTF-8: invalid byte 0x{chunk[error.start]:02x} at byte offset {offset + error.start}"
+                    problem = (
+                        f"not UTF-8: invalid byte 0x{chunk[error.start]:02x} at byte offset {offset + error.start}"
+                    )
                 else:
                     if first_line.tell() < CHUNK and "\n" not in first_line.getvalue():
-                        first_line.write(text[: CHUNK])
+                        first_line.write(text[:CHUNK])
             offset += len(chunk)
     checksum = digest.hexdigest()
     if offset == 0:
@@ -81,7 +83,9 @@ def inspect(path: Path) -> BatchFile:
         if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
             hint = " — the header looks delimited by something other than a comma"
         return BatchFile(
-            path, checksum, header,
+            path,
+            checksum,
+            header,
             problem=f"missing required column(s): {', '.join(missing)}; header is {','.join(header)[:200]!r}{hint}",
         )
     return BatchFile(path, checksum, header)
@@ -118,8 +122,13 @@ def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
         _move(path, destination)
         log.info(
             "%s: %s — read %d, loaded %d, duplicate %d, quarantined %d%s",
-            report.file_name, report.status, report.rows_read, report.rows_loaded,
-            report.rows_duplicate, report.rows_quarantined, f" ({report.error})" if report.error else "",
+            report.file_name,
+            report.status,
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_duplicate,
+            report.rows_quarantined,
+            f" ({report.error})" if report.error else "",
         )
         reports.append(report)
     return reports

@@ -7,6 +7,7 @@ parallelism, and one process group per service so ``stop`` leaves nothing behind
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -61,7 +62,9 @@ def airflow_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     }
-    return defaults | {k: v for k, v in env.items() if k.startswith("AIRFLOW__") or k == "AIRFLOW_HOME"}
+    # Cosmos reports usage to a public endpoint by default: not from here.
+    defaults["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+    return env | defaults | {k: v for k, v in env.items() if k.startswith("AIRFLOW__")}
 
 
 def _airflow(*args: str, env: dict[str, str], check: bool = True, quiet: bool = True) -> int:
@@ -148,7 +151,10 @@ def start() -> int:
             continue
         with (logs / f"{service}.log").open("ab") as log:
             process = subprocess.Popen(
-                [str(VENV_BIN / "airflow"), service], env=env, stdout=log, stderr=subprocess.STDOUT,
+                [str(VENV_BIN / "airflow"), service],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: `stop` ends its children too
             )
         _pid_file(env, service).parent.mkdir(exist_ok=True)
@@ -166,7 +172,8 @@ def start() -> int:
     state = _wait(
         "the first run",
         lambda: (s := _request("GET", run_path, token)["state"]) in ("success", "failed") and s,
-        timeout=900, interval=5,
+        timeout=900,
+        interval=5,
     )
     print(f"run {run['dag_run_id']}: {state}\n")
     print(f"Airflow UI: {BASE_URL}  (user {ADMIN_USER}, password {password})")
@@ -187,10 +194,8 @@ def stop() -> int:
         deadline = time.monotonic() + 30
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.5)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # stragglers of the group (task runners, gunicorn workers)
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # stragglers of the group (task runners, API workers)
+            os.killpg(pid, signal.SIGKILL)
         _pid_file(env, service).unlink(missing_ok=True)
         print(f"{service}: stopped")
     return 0

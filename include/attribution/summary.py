@@ -31,11 +31,20 @@ def summary(settings: Settings) -> dict:
             order by coalesce(first_revenue, 0) + coalesce(last_revenue, 0) desc, channel_group
         """).fetchall()
     return {
-        "files": ledger[0], "events_loaded": ledger[1], "duplicates": ledger[2], "quarantined": ledger[3],
-        "conversions": conversions, "revenue": float(revenue),
+        "files": ledger[0],
+        "events_loaded": ledger[1],
+        "duplicates": ledger[2],
+        "quarantined": ledger[3],
+        "conversions": conversions,
+        "revenue": float(revenue),
         "channels": [
-            {"channel_group": c, "first_click_conversions": fc or 0, "first_click_revenue": fr or 0,
-             "last_click_conversions": lc or 0, "last_click_revenue": lr or 0}
+            {
+                "channel_group": c,
+                "first_click_conversions": fc or 0,
+                "first_click_revenue": fr or 0,
+                "last_click_conversions": lc or 0,
+                "last_click_revenue": lr or 0,
+            }
             for c, fc, fr, lc, lr in channels
         ],
     }

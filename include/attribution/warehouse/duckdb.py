@@ -100,15 +100,18 @@ class DuckDBWarehouse:
         partial = self.snapshot_path.with_name(f".{self.snapshot_path.name}.partial")
         partial.unlink(missing_ok=True)
         counts = {}
-        with self._connect(read_only=True) as con:
+        with duckdb.connect() as con:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"attach {_literal(str(self.path))} as warehouse (read_only)")
             con.execute(f"attach {_literal(str(partial))} as serving")
-            sources = [(name, f"main.{name}") for name in SERVED_RELATIONS]
-            sources += [(name, f"{self.schema}.{name}") for name in ("load_ledger", "quarantined_rows")]
+            sources = [(name, f"warehouse.main.{name}") for name in SERVED_RELATIONS]
+            sources += [(name, f"warehouse.{self.schema}.{name}") for name in ("load_ledger", "quarantined_rows")]
             for name, source in sources:
                 con.execute(f"create table serving.{name} as select * from {source}")
                 counts[name] = con.execute(f"select count(*) from serving.{name}").fetchone()[0]
             con.execute("create table serving.published as select now()::timestamp as published_at")
             con.execute("detach serving")
+            con.execute("detach warehouse")
         partial.replace(self.snapshot_path)
         return counts
 
@@ -146,15 +149,23 @@ class DuckDBWarehouse:
         con.execute(
             f"insert into {self.schema}.load_ledger values (?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?)",
             [
-                report.file_name, report.checksum, report.rows_read, report.rows_loaded,
-                report.rows_duplicate, report.rows_quarantined, report.status, report.error,
+                report.file_name,
+                report.checksum,
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_duplicate,
+                report.rows_quarantined,
+                report.status,
+                report.error,
             ],
         )
 
     def _load_rows(self, con: duckdb.DuckDBPyConnection, batch: BatchFile) -> LoadReport:
         header = batch.header
         columns = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in header) + "}"
-        con.execute("drop table if exists batch_rows; drop table if exists batch_rejects; drop table if exists batch_scan")
+        con.execute(
+            "drop table if exists batch_rows; drop table if exists batch_rejects; drop table if exists batch_scan"
+        )
         # Every field as text, in file order (rowid), so every value can be checked and quarantined
         # with its reason instead of failing the whole file; malformed records go to batch_rejects.
         con.execute(f"""
@@ -285,7 +296,12 @@ class DuckDBWarehouse:
         con.execute("drop table batch_rows; drop table batch_rejects; drop table batch_scan; drop table batch_checked")
         ignored = batch.ignored_columns
         report = LoadReport(
-            batch.name, batch.checksum, read, loaded, duplicate, quarantined,
+            batch.name,
+            batch.checksum,
+            read,
+            loaded,
+            duplicate,
+            quarantined,
             error=f"ignored column(s) outside the contract: {', '.join(ignored)}" if ignored else None,
         )
         self._write_ledger(con, report)

@@ -1,0 +1,60 @@
+-- Conversions are what attribution credits (DESIGN.md §3): events named in var('conversion_events'),
+-- one row per order. A transaction_id sent more than once is one conversion, its first occurrence wins;
+-- without a transaction_id the event is its own conversion.
+
+with
+
+events as (
+
+    select * from {{ ref('int_events') }}
+
+),
+
+conversion_events as (
+
+    select
+        coalesce(transaction_id, event_id) as conversion_id,
+        event_id,
+        transaction_id,
+        user_pseudo_id,
+        ga_session_id,
+        event_name,
+        coalesce(purchase_revenue, 0) as revenue,
+        event_timestamp as converted_at_micros,
+        event_at as converted_at,
+        row_number() over (
+            partition by coalesce(transaction_id, event_id)
+            order by event_timestamp, event_id
+        ) as occurrence
+
+    from events
+
+    where event_name in (
+        {%- for conversion_event in var('conversion_events') %}
+            '{{ conversion_event }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
+
+),
+
+conversions as (
+
+    select
+        conversion_id,
+        event_id,
+        transaction_id,
+        user_pseudo_id,
+        ga_session_id,
+        event_name,
+        revenue,
+        converted_at_micros,
+        converted_at,
+        cast(converted_at as date) as conversion_date
+
+    from conversion_events
+
+    where occurrence = 1
+
+)
+
+select * from conversions

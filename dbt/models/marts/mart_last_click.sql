@@ -1,0 +1,34 @@
+-- last_click attribution, one row per conversion: the last touchpoint (latest qualifying session)
+-- with its traffic source and the full revenue, for consumers that want one channel per conversion.
+-- Read from the credits mart, so the two always agree.
+
+with
+
+credits as (
+
+    select * from {{ ref('mart_attribution_credits') }}
+
+),
+
+last_click as (
+
+    select
+        conversion_id,
+        user_pseudo_id,
+        ga_session_id,
+        source,
+        medium,
+        campaign,
+        channel_group,
+        revenue,
+        touched_at,
+        converted_at,
+        conversion_date
+
+    from credits
+
+    where attribution_model = 'last_click'
+
+)
+
+select * from last_click
