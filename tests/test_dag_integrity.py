@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from attribution.settings import DBT_MANIFEST_PATH, PROJECT_ROOT
+from attribution.settings import DBT_MANIFEST_PATH, PROJECT_ROOT, load_settings
 
 DAG_ID = "attribution_pipeline"
 
@@ -41,7 +41,7 @@ def test_schedule_tags_and_defaults(dag):
 
 def test_every_task_retries_with_backoff_and_alerts(dag):
     for task in dag.tasks:
-        assert task.retries == 3, task.task_id
+        assert task.retries == load_settings().task_retries, task.task_id
         assert task.retry_exponential_backoff, task.task_id
         assert task.retry_delay >= timedelta(seconds=10), task.task_id
         assert task.on_failure_callback, task.task_id
