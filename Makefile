@@ -9,6 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 DBT_VENV := .venv-dbt
+EMULATOR_VENV := .venv-emulator
 PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
@@ -36,6 +37,12 @@ $(DBT_VENV)/.synced: requirements-dbt.lock | $(UV)
 	VIRTUAL_ENV=$(DBT_VENV) $(UV) pip sync --quiet requirements-dbt.lock
 	touch $@
 
+# Test-only: the BigQuery API emulator (see tests/bigquery_emulator.py).
+$(EMULATOR_VENV)/.synced: requirements-emulator.lock | $(UV)
+	test -x $(EMULATOR_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(EMULATOR_VENV)
+	VIRTUAL_ENV=$(EMULATOR_VENV) $(UV) pip sync --quiet requirements-emulator.lock
+	touch $@
+
 # Cosmos renders the DAG from this manifest, so parsing the DAG never runs dbt.
 dbt/target/manifest.json: $(DBT_SOURCES) $(VENV)/.synced $(DBT_VENV)/.synced
 	$(PY) -m attribution.dbt_cli parse --quiet
@@ -44,6 +51,7 @@ dbt/target/manifest.json: $(DBT_SOURCES) $(VENV)/.synced $(DBT_VENV)/.synced
 lock: | $(UV)  ## Re-resolve both lock files from requirements*.txt
 	$(UV) pip compile --quiet requirements.txt -o requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 	$(UV) pip compile --quiet requirements-dbt.txt -o requirements-dbt.lock --override uv-overrides.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28
+	$(UV) pip compile --quiet requirements-emulator.txt -o requirements-emulator.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 demo: setup  ## Airflow UI on 127.0.0.1:8080, the pipeline on schedule, a first run awaited and summarised
 	$(PY) -m attribution.local_stack start
@@ -62,10 +70,10 @@ lint: setup  ## ruff and sqlfluff
 	$(VENV)/bin/ruff format --check dags include plugins tests
 	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests
 
-pytest: setup
+pytest: setup $(EMULATOR_VENV)/.synced
 	$(VENV)/bin/pytest
 
 test: lint pytest  ## Lint, then the whole test suite
 
 clean: stop  ## Remove environments, runtime data and build output
-	rm -rf $(VENV) $(DBT_VENV) .tools .airflow data dbt/target dbt/logs
+	rm -rf $(VENV) $(DBT_VENV) $(EMULATOR_VENV) .tools .airflow data dbt/target dbt/logs

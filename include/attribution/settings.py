@@ -55,6 +55,9 @@ class Settings:
     bq_dataset: str = _setting("attribution", "dataset for raw tables and models")
     bq_location: str = _setting("US", "BigQuery location")
     bq_api_endpoint: str | None = _setting(None, "BigQuery API endpoint override")
+    bq_maximum_bytes_billed: int = _setting(
+        10_000_000_000, "per-query cap on bytes billed (loader and dbt): a query over it fails instead of costing"
+    )
     ga4_source: str = _setting(
         "bigquery-public-data.ga4_obfuscated_sample_ecommerce",
         "`project.dataset` with GA4 `events_*` tables; empty = no GA4 history",
@@ -128,6 +131,7 @@ class Settings:
                 _env("bq_location"): self.bq_location,
                 _env("ga4_source"): self.ga4_source,
             }
+            env[_env("bq_maximum_bytes_billed")] = str(self.bq_maximum_bytes_billed)
             if self.bq_api_endpoint:
                 env[_env("bq_api_endpoint")] = self.bq_api_endpoint
         return env

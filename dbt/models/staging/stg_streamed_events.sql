@@ -27,7 +27,7 @@ renamed as (
         nullif(page_location, '') as page_location,
         nullif(device_category, '') as device_category,
         nullif(country, '') as country,
-        _file_name as file_name,
+        _batch_file as file_name,
 
         ---------- numerics
         purchase_revenue,

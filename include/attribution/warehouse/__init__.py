@@ -65,4 +65,6 @@ def connect(settings: Settings) -> Warehouse:
         return DuckDBWarehouse(
             settings.warehouse_path, raw_schema=settings.raw_schema, snapshot_path=settings.snapshot_path
         )
-    raise NotImplementedError(f"the {settings.target} warehouse is not available yet")
+    from attribution.warehouse.bigquery import BigQueryWarehouse
+
+    return BigQueryWarehouse(settings)

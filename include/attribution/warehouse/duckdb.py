@@ -46,7 +46,8 @@ class DuckDBWarehouse:
                     device_category varchar,
                     country varchar,
                     event_date date not null,
-                    _file_name varchar not null,
+                    _batch_file varchar not null,
+                    _batch_checksum varchar not null,
                     _loaded_at timestamp not null
                 );
                 create table if not exists {self.schema}.load_ledger (
@@ -66,7 +67,8 @@ class DuckDBWarehouse:
                     line_number bigint,
                     reason varchar not null,
                     raw_record varchar,
-                    quarantined_at timestamp not null
+                    quarantined_at timestamp not null,
+                    _batch_checksum varchar
                 );
             """)
 
@@ -123,8 +125,8 @@ class DuckDBWarehouse:
         with batch.path.open("rb") as handle:
             sample = handle.read(REJECTED_SAMPLE_BYTES).decode("utf-8", errors="replace")
         con.execute(
-            f"insert into {self.schema}.quarantined_rows values (?, null, ?, ?, now()::timestamp)",
-            [batch.name, f"file rejected: {batch.problem}", sample],
+            f"insert into {self.schema}.quarantined_rows values (?, null, ?, ?, now()::timestamp, ?)",
+            [batch.name, f"file rejected: {batch.problem}", sample or None, batch.checksum],
         )
         report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
         self._write_ledger(con, report)
@@ -157,12 +159,14 @@ class DuckDBWarehouse:
             select event_id, event_timestamp::bigint, event_name, user_pseudo_id, ga_session_id::bigint,
                    source, medium, campaign, transaction_id, purchase_revenue::decimal(18, 6),
                    page_location, device_category, country,
-                   make_timestamp(event_timestamp::bigint)::date, {sql_literal(batch.name)}, now()::timestamp
+                   make_timestamp(event_timestamp::bigint)::date, {sql_literal(batch.name)},
+                   {sql_literal(batch.checksum)}, now()::timestamp
             from batch_checked where outcome = 'new'
         """)
         con.execute(f"""
             insert into {self.schema}.quarantined_rows
-            select {sql_literal(batch.name)}, line_number, reason, raw_record, now()::timestamp
+            select {sql_literal(batch.name)}, line_number, reason, raw_record, now()::timestamp,
+                   {sql_literal(batch.checksum)}
             from batch_checked where outcome = 'quarantine' order by line_number
         """)
         read, loaded, duplicate, quarantined = con.execute("""

@@ -1,0 +1,306 @@
+"""BigQuery warehouse: batch load jobs only (no streaming inserts), one transaction per file.
+
+Rows are checked in an in-process DuckDB with the same SQL as the embedded warehouse, the clean
+ones are staged with CSV load jobs, and idempotent statements dedupe them against the warehouse
+and write events, quarantine rows and, last, the ledger row (see ``_commit``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from google.cloud import bigquery
+
+from attribution.landing import BatchFile, inspect
+from attribution.settings import Settings
+from attribution.validation import check_rows
+from attribution.warehouse import SERVED_RELATIONS, LoadReport
+
+GCP_CONN_ID = "google_cloud_default"
+REJECTED_SAMPLE_BYTES = 64 * 1024
+
+_EVENT_COLUMNS = (
+    ("event_id", "STRING"),
+    ("event_timestamp", "INT64"),
+    ("event_name", "STRING"),
+    ("user_pseudo_id", "STRING"),
+    ("ga_session_id", "INT64"),
+    ("source", "STRING"),
+    ("medium", "STRING"),
+    ("campaign", "STRING"),
+    ("transaction_id", "STRING"),
+    ("purchase_revenue", "NUMERIC"),
+    ("page_location", "STRING"),
+    ("device_category", "STRING"),
+    ("country", "STRING"),
+    ("event_date", "DATE"),
+)
+_QUARANTINE_COLUMNS = (("line_number", "INT64"), ("reason", "STRING"), ("raw_record", "STRING"))
+_META_COLUMNS = (
+    ("file_name", "STRING"),
+    ("checksum", "STRING"),
+    ("rows_read", "INT64"),
+    ("rows_quarantined", "INT64"),
+    ("status", "STRING"),
+    ("error", "STRING"),
+)
+
+
+def _escape(value: object) -> object:
+    """Percent-escape line breaks in staged text: CSV loads then need no quoted newlines."""
+    if isinstance(value, str):
+        return value.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+    return value
+
+
+def _unescape(column: str) -> str:
+    return rf"replace(replace(replace({column}, '%0A', '\n'), '%0D', '\r'), '%25', '%')"
+
+
+def _select_unescaped(alias: str, columns) -> str:
+    return ", ".join(
+        f"{_unescape(f'{alias}.{name}') if kind == 'STRING' else f'{alias}.{name}'} as {name}" for name, kind in columns
+    )
+
+
+def _schema(columns) -> list[bigquery.SchemaField]:
+    return [bigquery.SchemaField(name, kind) for name, kind in columns]
+
+
+class BigQueryWarehouse:
+    def __init__(self, settings: Settings) -> None:
+        self.project = settings.bq_project
+        self.dataset = settings.bq_dataset
+        self.location = settings.bq_location
+        self.api_endpoint = settings.bq_api_endpoint
+        self.maximum_bytes_billed = settings.bq_maximum_bytes_billed
+        self._client: bigquery.Client | None = None
+
+    @property
+    def client(self) -> bigquery.Client:
+        """A client with the credentials of the ``google_cloud_default`` connection (Google provider)."""
+        if self._client is None:
+            from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+            hook = BigQueryHook(gcp_conn_id=GCP_CONN_ID, location=self.location, use_legacy_sql=False)
+            # BigQueryHook.get_client() takes no endpoint: build the client from the hook's parts.
+            self._client = bigquery.Client(
+                project=self.project,
+                location=self.location,
+                credentials=hook.get_credentials(),
+                client_options=hook.get_client_options(api_endpoint_override=self.api_endpoint),
+            )
+        return self._client
+
+    def _table(self, name: str) -> str:
+        return f"`{self.project}.{self.dataset}.{name}`"
+
+    def _run(self, sql: str) -> list[dict]:
+        # Values never go into SQL text: they travel in staged tables (see _stage_rows), so the SQL
+        # holds only identifiers from validated settings, integers and our own hex checksums.
+        config = bigquery.QueryJobConfig(maximum_bytes_billed=self.maximum_bytes_billed)
+        return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]
+
+    def ensure_schema(self) -> None:
+        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
+        dataset.location = self.location
+        self.client.create_dataset(dataset, exists_ok=True)
+        columns = ",\n".join(f"{name} {kind}" for name, kind in _EVENT_COLUMNS)
+        self._run(f"""
+            create table if not exists {self._table("streamed_events")} (
+                {columns}, _batch_file STRING, _batch_checksum STRING, _loaded_at TIMESTAMP
+            )
+            partition by event_date
+            cluster by user_pseudo_id, event_name
+        """)
+        self._run(f"""
+            create table if not exists {self._table("load_ledger")} (
+                file_name STRING, checksum STRING, loaded_at TIMESTAMP, rows_read INT64, rows_loaded INT64,
+                rows_duplicate INT64, rows_quarantined INT64, status STRING, error STRING
+            )
+        """)
+        self._run(f"""
+            create table if not exists {self._table("quarantined_rows")} (
+                file_name STRING, line_number INT64, reason STRING, raw_record STRING, quarantined_at TIMESTAMP,
+                _batch_checksum STRING
+            )
+        """)
+
+    def query(self, sql: str) -> list[dict]:
+        return self._run(sql)
+
+    def publish(self) -> dict[str, int]:
+        """On BigQuery the marts are the serving tables: report their sizes."""
+        return {name: self._run(f"select count(*) as n from {self._table(name)}")[0]["n"] for name in SERVED_RELATIONS}
+
+    def load_file(self, path: Path) -> LoadReport:
+        batch = inspect(path)
+        previous = [
+            row
+            for row in self._run(
+                "select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, error"
+                f" from {self._table('load_ledger')} where checksum = '{batch.checksum}'"
+            )
+            if row["file_name"] == batch.name
+        ]
+        if previous:
+            p = previous[0]
+            return LoadReport(
+                batch.name, batch.checksum, p["rows_read"], p["rows_loaded"], p["rows_duplicate"],
+                p["rows_quarantined"], status="already_loaded", error=p["error"],
+            )  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="attribution-stage-") as tmp:
+            staging = Path(tmp)
+            if batch.problem:
+                report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
+                with batch.path.open("rb") as handle:
+                    sample = handle.read(REJECTED_SAMPLE_BYTES).decode("utf-8", errors="replace")
+                quarantine = [(None, f"file rejected: {batch.problem}", sample)]
+                return self._commit(report, staging, quarantine_rows=quarantine)
+            return self._load_rows(batch, staging)
+
+    def _stage(self, csv_path: Path, columns) -> str:
+        """Load a CSV into a fresh staging table with a batch load job; returns its name."""
+        table = f"_stage_{uuid.uuid4().hex}"
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.CSV,
+            schema=_schema(columns),
+            skip_leading_rows=1,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        )
+        with csv_path.open("rb") as handle:
+            self.client.load_table_from_file(
+                handle, f"{self.project}.{self.dataset}.{table}", job_config=config
+            ).result()
+        return table
+
+    def _stage_rows(self, directory: Path, name: str, columns, rows) -> str:
+        path = directory / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow([c for c, _ in columns])
+            writer.writerows([_escape(v) for v in row] for row in rows)
+        return self._stage(path, columns)
+
+    def _load_rows(self, batch: BatchFile, staging: Path) -> LoadReport:
+        ignored = batch.ignored_columns
+        error = f"ignored column(s) outside the contract: {', '.join(ignored)}" if ignored else None
+        events_csv = staging / "events.csv"
+        escaped = {
+            name: (
+                f"replace(replace(replace({name}, '%', '%25'), chr(10), '%0A'), chr(13), '%0D')"
+                if kind == "STRING"
+                else f"{name}::{'bigint' if kind == 'INT64' else 'decimal(18, 6)'}"
+            )
+            for name, kind in _EVENT_COLUMNS[:-1]
+        }
+        with duckdb.connect() as con:
+            con.execute("set TimeZone = 'UTC'")
+            check_rows(con, batch)
+            con.execute(f"""
+                copy (
+                    select {", ".join(escaped[c] for c, _ in _EVENT_COLUMNS[:-1])},
+                           make_timestamp(event_timestamp::bigint)::date
+                    from batch_checked where outcome = 'new' order by line_number
+                ) to '{events_csv}' (header, delimiter ',')
+            """)
+            read, candidates, first, last = con.execute("""
+                select count(*), count(*) filter (outcome = 'new'),
+                       min(make_timestamp(try_cast(event_timestamp as bigint))::date) filter (outcome = 'new'),
+                       max(make_timestamp(try_cast(event_timestamp as bigint))::date) filter (outcome = 'new')
+                from batch_checked
+            """).fetchone()
+            quarantine = con.execute(
+                "select line_number, reason, raw_record from batch_checked where outcome = 'quarantine'"
+                " order by line_number"
+            ).fetchall()
+        report = LoadReport(batch.name, batch.checksum, rows_read=read, rows_quarantined=len(quarantine), error=error)
+        if not candidates:
+            return self._commit(report, staging, quarantine_rows=quarantine)
+        return self._commit(report, staging, quarantine, events_csv=events_csv, event_dates=(first, last))
+
+    def _commit(
+        self,
+        report: LoadReport,
+        staging: Path,
+        quarantine_rows,
+        events_csv: Path | None = None,
+        event_dates: tuple[date, date] | None = None,
+    ) -> LoadReport:
+        """Write events, quarantine rows, then the ledger row; safe to repeat after a crash.
+
+        Each statement is atomic and idempotent for this file (rows carry the file's checksum), and
+        the ledger row comes last: a load that died half-way is completed by the next attempt with
+        the same numbers a clean load gives. No multi-statement transaction is needed.
+        """
+        meta = self._stage_rows(
+            staging, "meta", _META_COLUMNS,
+            [(report.file_name, report.checksum, report.rows_read, report.rows_quarantined, report.status, report.error)],
+        )  # fmt: skip
+        staged = [meta]
+        checksum = f"'{report.checksum}'"  # our own hex digest
+        first, last = (f"date '{d.isoformat()}'" for d in (event_dates or (date(1970, 1, 1), date(1970, 1, 1))))
+        # A resent event keeps its timestamp: only the partitions of this batch's dates are read.
+        # Rows written by this file (name and content): the same content under another name is another file.
+        file_name = f"(select {_unescape('file_name')} from {self._table(meta)})"
+        this_file_events = (
+            f"select count(*) from {self._table('streamed_events')}"
+            f" where event_date between {first} and {last} and _batch_checksum = {checksum} and _batch_file = {file_name}"
+        )
+        statements = []
+        if events_csv:
+            events = self._stage(events_csv, _EVENT_COLUMNS)
+            staged.append(events)
+            # An event_id already in the warehouse is a duplicate and never overwrites.
+            statements.append(f"""
+                insert into {self._table("streamed_events")}
+                select {", ".join(f"staged.{name}" for name, _ in _EVENT_COLUMNS)},
+                       {_unescape("m.file_name")}, m.checksum, current_timestamp()
+                from (select {_select_unescaped("s", _EVENT_COLUMNS)} from {self._table(events)} s) staged
+                cross join {self._table(meta)} m
+                where staged.event_id not in (
+                    select event_id from {self._table("streamed_events")} where event_date between {first} and {last}
+                );
+            """)
+        if quarantine_rows:
+            quarantine = self._stage_rows(staging, "quarantine", _QUARANTINE_COLUMNS, quarantine_rows)
+            staged.append(quarantine)
+            statements.append(f"""
+                insert into {self._table("quarantined_rows")}
+                select {_unescape("m.file_name")}, {_select_unescaped("q", _QUARANTINE_COLUMNS)},
+                       current_timestamp(), m.checksum
+                from {self._table(quarantine)} q cross join {self._table(meta)} m
+                where not exists (
+                    select 1 from {self._table("quarantined_rows")}
+                    where _batch_checksum = {checksum} and file_name = {file_name}
+                );
+            """)
+        loaded = f"({this_file_events})" if events_csv else "0"
+        ledger = f"""
+            insert into {self._table("load_ledger")}
+            select {_unescape("file_name")}, checksum, current_timestamp(), rows_read, {loaded},
+                   rows_read - {loaded} - rows_quarantined, rows_quarantined, status, {_unescape("error")}
+            from {self._table(meta)}
+        """
+        try:
+            if statements:
+                self._run("\n".join(statements))
+            self._run(ledger)  # the commit point
+        finally:
+            for table in staged:
+                self.client.delete_table(f"{self.project}.{self.dataset}.{table}", not_found_ok=True)
+        [row] = [
+            r
+            for r in self._run(
+                f"select file_name, rows_loaded, rows_duplicate from {self._table('load_ledger')}"
+                f" where checksum = {checksum}"
+            )
+            if r["file_name"] == report.file_name
+        ]
+        return dataclasses.replace(report, rows_loaded=row["rows_loaded"], rows_duplicate=row["rows_duplicate"])

@@ -1,0 +1,144 @@
+"""The BigQuery warehouse against a real BigQuery API emulator: same load semantics as DuckDB."""
+
+import os
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from bigquery_emulator import ANONYMOUS_GCP_CONNECTION, PROJECT, running_emulator
+from test_loader import HEADER, row
+
+from attribution.generator import write_batch
+from attribution.landing import load_pending
+from attribution.settings import Settings, load_settings
+from attribution.warehouse import connect
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    with running_emulator(tmp_path_factory.mktemp("bigquery")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bq_settings(emulator, tmp_path: Path, monkeypatch) -> Settings:
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANONYMOUS_GCP_CONNECTION)
+    dataset = f"t_{os.urandom(4).hex()}"  # one dataset per test: tests stay independent
+    return load_settings(
+        {
+            "ATTRIBUTION_TARGET": "bigquery",
+            "ATTRIBUTION_BQ_PROJECT": PROJECT,
+            "ATTRIBUTION_BQ_DATASET": dataset,
+            "ATTRIBUTION_BQ_API_ENDPOINT": emulator,
+            "ATTRIBUTION_LANDING_DIR": str(tmp_path / "landing"),
+        }
+    )
+
+
+def _ddb_settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        {
+            "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "duck" / "w.duckdb"),
+            "ATTRIBUTION_LANDING_DIR": str(tmp_path / "duck" / "landing"),
+        }
+    )
+
+
+def _land(settings: Settings, files: dict[str, bytes]) -> None:
+    settings.landing_path.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (settings.landing_path / name).write_bytes(content)
+
+
+def _outcome(settings: Settings) -> tuple:
+    warehouse = connect(settings)
+    table = (lambda name: f"`{PROJECT}.{settings.bq_dataset}.{name}`") if settings.target == "bigquery" else (
+        lambda name: f"raw.{name}"
+    )  # fmt: skip
+    ledger = warehouse.query(
+        f"select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status, error"
+        f" from {table('load_ledger')}"
+    )
+    quarantine = warehouse.query(f"select file_name, line_number, reason, raw_record from {table('quarantined_rows')}")
+    events = warehouse.query(
+        f"select event_id, event_timestamp, user_pseudo_id, ga_session_id, source, campaign, transaction_id,"
+        f" purchase_revenue, event_date from {table('streamed_events')}"
+    )
+
+    def normalise(rows):  # NUMERIC and DECIMAL(18, 6) print differently: compare values
+        return sorted(tuple(str(v.normalize() if isinstance(v, Decimal) else v) for v in r.values()) for r in rows)
+
+    return normalise(ledger), normalise(quarantine), normalise(events)
+
+
+def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings, tmp_path: Path):
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    batch = write_batch(tmp_path / "gen", 300, seed=9, end=end)
+    files = {
+        "a_batch.csv": batch.read_bytes(),
+        "b_mixed.csv": "\n".join([
+            HEADER, row("ok1"), row("bad", ts="17e14"),
+            '"ok2",1763640000000000,page_view,u1,17636,google,"cpc, brand","multi\nline 100%",,,,,',
+            row("p2", name="purchase", transaction="T2", revenue="-1"), row("toomany") + ",extra",
+            row("ok1"), row("ok1", source="other"),
+        ]).encode() + b"\n",
+        "c_empty.csv": b"",
+        "d_again.csv": batch.read_bytes(),  # same events under another name: all duplicates
+    }  # fmt: skip
+    duck = _ddb_settings(tmp_path)
+    for settings in (duck, bq_settings):
+        _land(settings, files)
+        reports = load_pending(settings, connect(settings))
+        assert all(r.reconciles for r in reports)
+    for part, on_bigquery, on_duckdb in zip(
+        ("ledger", "quarantine", "events"), _outcome(bq_settings), _outcome(duck), strict=True
+    ):
+        assert set(on_bigquery) ^ set(on_duckdb) == set(), part
+        assert on_bigquery == on_duckdb, part
+    ledger = {r[0]: r for r in _outcome(bq_settings)[0]}
+    assert ledger["d_again.csv"][2:4] == ("0", "300"), "same events under another name are duplicates"
+
+
+def test_a_load_that_died_before_its_ledger_row_completes_exactly_once(bq_settings: Settings, tmp_path: Path):
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    batch = write_batch(tmp_path / "gen", 200, seed=4, end=end)
+    mixed = "\n".join([HEADER, row("e1"), row("bad", ts="x"), row("e2")]).encode() + b"\n"
+    clean = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_DATASET": bq_settings.bq_dataset + "_clean"})
+    for settings in (clean, bq_settings):
+        _land(settings, {"batch.csv": batch.read_bytes(), "mixed.csv": mixed})
+    load_pending(clean, connect(clean))
+
+    warehouse = connect(bq_settings)
+    run = warehouse._run
+
+    def die_at_the_ledger(sql: str):
+        if "load_ledger" in sql and sql.lstrip().startswith("insert"):
+            raise RuntimeError("killed before the ledger row")
+        return run(sql)
+
+    warehouse._run = die_at_the_ledger
+    with pytest.raises(RuntimeError, match="killed"):
+        load_pending(bq_settings, warehouse)
+    assert len(list(bq_settings.landing_path.glob("*.csv"))) == 2, "nothing archived before the ledger row"
+    warehouse._run = run
+    load_pending(bq_settings, warehouse)  # the retry
+
+    def comparable(settings):
+        ledger, quarantine, events = _outcome(settings)
+        return ledger, [r[1:] for r in quarantine], events
+
+    assert comparable(bq_settings) == comparable(clean)
+    assert load_pending(bq_settings, warehouse) == []
+
+
+def _bq_env(settings: Settings) -> dict[str, str]:
+    return {
+        "ATTRIBUTION_TARGET": "bigquery",
+        "ATTRIBUTION_BQ_PROJECT": settings.bq_project,
+        "ATTRIBUTION_BQ_DATASET": settings.bq_dataset,
+        "ATTRIBUTION_BQ_API_ENDPOINT": settings.bq_api_endpoint,
+        "ATTRIBUTION_LANDING_DIR": str(settings.landing_path.parent / "clean-landing"),
+    }
