@@ -35,9 +35,9 @@ def _env(name: str) -> str:
     return f"ATTRIBUTION_{name.upper()}"
 
 
-def _setting(default, doc: str):
+def _setting(default, doc: str, secret: bool = False):
     """A settings field with its default and a one-line description (shown in the README table)."""
-    return field(default=default, metadata={"doc": doc})
+    return field(default=default, repr=not secret, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class Settings:
     bq_dataset: str = _setting("attribution", "dataset for raw tables and models")
     bq_location: str = _setting("US", "BigQuery location")
     bq_api_endpoint: str | None = _setting(None, "BigQuery API endpoint override")
+    bq_token: str | None = _setting(
+        None, "OAuth access token for dbt on BigQuery; unset = Application Default Credentials", secret=True
+    )
     bq_maximum_bytes_billed: int = _setting(
         10_000_000_000, "per-query cap on bytes billed (loader and dbt): a query over it fails instead of costing"
     )
@@ -134,6 +137,8 @@ class Settings:
             env[_env("bq_maximum_bytes_billed")] = str(self.bq_maximum_bytes_billed)
             if self.bq_api_endpoint:
                 env[_env("bq_api_endpoint")] = self.bq_api_endpoint
+            if self.bq_token:
+                env[_env("bq_token")] = self.bq_token
         return env
 
 
