@@ -66,3 +66,21 @@ def test_every_setting_is_documented_in_the_readme():
     for variable, _, doc in settings_table():
         assert variable in readme, f"{variable} missing from the README's configuration table"
         assert doc
+
+
+def test_dbt_profile_per_target():
+    from attribution.cosmos_config import profile_config
+
+    assert profile_config(load_settings({})).profiles_yml_filepath.name == "profiles.yml"
+    bigquery = {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "acme-analytics"}
+    with_token = profile_config(load_settings({**bigquery, "ATTRIBUTION_BQ_TOKEN": "t"}))
+    assert with_token.profiles_yml_filepath.name == "profiles.yml" and with_token.target_name == "bigquery"
+    mapping = profile_config(load_settings(bigquery)).profile_mapping
+    assert mapping.conn_id == "google_cloud_default"
+    assert mapping.profile_args["project"] == "acme-analytics"
+    assert mapping.profile_args["maximum_bytes_billed"] == 10_000_000_000
+
+
+def test_the_token_is_a_secret():
+    settings = load_settings({"ATTRIBUTION_BQ_TOKEN": "ya29.secret-value"})
+    assert "secret-value" not in repr(settings)

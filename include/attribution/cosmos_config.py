@@ -20,6 +20,39 @@ from attribution.settings import DBT_EXECUTABLE, DBT_MANIFEST_PATH, DBT_PROJECT_
 PROFILE_NAME = "attribution"
 
 
+def profile_config(settings: Settings) -> ProfileConfig:
+    """Which dbt profile the tasks use.
+
+    DuckDB, and BigQuery with an explicit access token (``ATTRIBUTION_BQ_TOKEN``): ``dbt/profiles.yml``,
+    the same profile ``make dbt`` uses. BigQuery otherwise: the service-account key of the Airflow
+    connection ``google_cloud_default``, through Cosmos's profile mapping (read when a task runs).
+    """
+    if settings.target == "bigquery" and not settings.bq_token:
+        from cosmos.profiles import GoogleCloudServiceAccountDictProfileMapping
+
+        return ProfileConfig(
+            profile_name=PROFILE_NAME,
+            target_name=settings.target,
+            profile_mapping=GoogleCloudServiceAccountDictProfileMapping(
+                conn_id="google_cloud_default",
+                profile_args={
+                    "project": settings.bq_project,
+                    "dataset": settings.bq_dataset,
+                    "location": settings.bq_location,
+                    "threads": 4,
+                    "maximum_bytes_billed": settings.bq_maximum_bytes_billed,
+                    "priority": "interactive",
+                    "job_retries": 1,
+                },
+            ),
+        )
+    return ProfileConfig(
+        profile_name=PROFILE_NAME,
+        target_name=settings.target,
+        profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
+    )
+
+
 def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``DbtTaskGroup``: the dbt tree as tasks, one per node.
 
@@ -33,11 +66,7 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             manifest_path=DBT_MANIFEST_PATH,
             env_vars=settings.dbt_env(),
         ),
-        "profile_config": ProfileConfig(
-            profile_name=PROFILE_NAME,
-            target_name=settings.target,
-            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml",
-        ),
+        "profile_config": profile_config(settings),
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
             invocation_mode=InvocationMode.SUBPROCESS,
