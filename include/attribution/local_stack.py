@@ -187,16 +187,18 @@ def start() -> int:
 def stop() -> int:
     env = airflow_env()
     for service in SERVICES:
-        pid = _running(env, service)
-        if pid is None:
+        pid_file = _pid_file(env, service)
+        if not pid_file.exists():
             continue
-        os.killpg(pid, signal.SIGTERM)
+        group = int(pid_file.read_text())  # each service leads its own process group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
+        while _alive(group) and time.monotonic() < deadline:
             time.sleep(0.5)
         with contextlib.suppress(ProcessLookupError):  # stragglers of the group (task runners, API workers)
-            os.killpg(pid, signal.SIGKILL)
-        _pid_file(env, service).unlink(missing_ok=True)
+            os.killpg(group, signal.SIGKILL)
+        pid_file.unlink()
         print(f"{service}: stopped")
     return 0
 
