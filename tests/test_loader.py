@@ -1,4 +1,4 @@
-"""The DuckDB loader against DESIGN §2: at most once per file, dedupe, quarantine, reconciliation."""
+"""The DuckDB loader against the loading rules: at most once per file, dedupe, quarantine, reconciliation."""
 
 import shutil
 from datetime import UTC, datetime

@@ -1,5 +1,5 @@
 -- Every conversion gets, in every attribution model, credits that sum to 1 and attributed revenue that
--- sums to its revenue (DESIGN.md §3). Returns the conversion × model pairs that break this, including
+-- sums to its revenue (README: attribution rules). Returns the conversion × model pairs that break this, including
 -- conversions a model left out entirely.
 
 with

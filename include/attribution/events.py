@@ -1,4 +1,4 @@
-"""The CSV event batch contract (DESIGN §2): columns, which are required, and their types."""
+"""The CSV event batch contract (README: loading rules): columns, which are required, and their types."""
 
 from __future__ import annotations
 

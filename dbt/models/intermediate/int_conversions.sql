@@ -1,4 +1,4 @@
--- Conversions are what attribution credits (DESIGN.md §3): events named in var('conversion_events'),
+-- Conversions are what attribution credits (README: attribution rules): events named in var('conversion_events'),
 -- one row per order. A transaction_id sent more than once is one conversion, its first occurrence wins;
 -- without a transaction_id the event is its own conversion.
 

@@ -1,4 +1,4 @@
--- Sessions are attribution's touchpoints (DESIGN.md §3). One row per user and GA4 session: when it
+-- Sessions are attribution's touchpoints (README: attribution rules). One row per user and GA4 session: when it
 -- started and the traffic source of its earliest event that carries one, classified into GA4's
 -- default channel group. A session with no sourced event is direct.
 

@@ -1,4 +1,4 @@
--- Touchpoints link each conversion to the sessions that can earn its credit (DESIGN.md §3): the user's
+-- Touchpoints link each conversion to the sessions that can earn its credit (README: attribution rules): the user's
 -- sessions that started within [converted_at - lookback, converted_at], both ends included, to the
 -- microsecond, plus the converting session always; numbered by session start, then ga_session_id.
 

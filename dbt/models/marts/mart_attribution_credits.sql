@@ -1,4 +1,4 @@
--- Attribution credit per conversion, model and touchpoint (DESIGN.md §3, §4). Each attribution model
+-- Attribution credit per conversion, model and touchpoint (README: attribution rules, marts). Each attribution model
 -- is one CTE naming the touchpoints it credits and how much; they are stacked and joined back to the
 -- touchpoints, so a new model is one more CTE in the union. Only touchpoints with credit appear.
 
