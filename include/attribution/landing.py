@@ -22,6 +22,8 @@ from attribution.warehouse import LoadReport, Warehouse
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+REJECTED_SAMPLE_BYTES = 64 * 1024
+"""How much of a wholly rejected file its quarantine row keeps; the file itself is kept aside."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,18 @@ class BatchFile:
     def ignored_columns(self) -> tuple[str, ...]:
         """Columns outside the contract: not loaded, named in the ledger's error column."""
         return tuple(c for c in self.header if c not in COLUMN_NAMES)
+
+    @property
+    def ledger_note(self) -> str | None:
+        """The ledger's ``error`` for a file that loads: which columns were ignored, if any."""
+        ignored = self.ignored_columns
+        return f"ignored column(s) outside the contract: {', '.join(ignored)}" if ignored else None
+
+    def rejection(self) -> tuple[str, str | None]:
+        """Quarantine reason and raw sample (None for an empty file) of a file rejected whole."""
+        with self.path.open("rb") as handle:
+            sample = handle.read(REJECTED_SAMPLE_BYTES).decode("utf-8", errors="replace")
+        return f"file rejected: {self.problem}", sample or None
 
 
 def inspect(path: Path) -> BatchFile:

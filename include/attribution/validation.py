@@ -33,7 +33,8 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
     """Create temp table ``batch_checked``: one row per record of the file, in file order.
 
     Columns: ``line_number`` (physical line where the record starts), ``raw_record`` (the record as
-    CSV text), the contract columns as trimmed text (empty = null), ``outcome`` and ``reason``.
+    CSV text), the contract columns as trimmed text (empty = null), ``event_date`` (UTC date of a
+    valid timestamp), ``outcome`` and ``reason``.
     ``outcome`` is ``new`` (the first valid occurrence of its event_id in the file; the warehouse
     decides whether it is new to it), ``duplicate`` (an exact repeat inside the file) or
     ``quarantine`` (``reason`` says why).
@@ -130,6 +131,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
         )
         select
             v.line_number, v.raw_record, {", ".join(f"v.{c}" for c in COLUMN_NAMES)},
+            make_timestamp(v.event_timestamp::bigint)::date as event_date,
             case
                 when v.occurrence > 1 and v.content <> f.first_content then 'quarantine'
                 when v.occurrence > 1 then 'duplicate'
@@ -139,13 +141,13 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
                 then 'event_id repeats line ' || f.first_line || ' with different content' end as reason
         from valid v join first_seen f using (event_id)
         union all
-        select line_number, raw_record, {", ".join(COLUMN_NAMES)}, 'quarantine', reason
+        select line_number, raw_record, {", ".join(COLUMN_NAMES)}, null, 'quarantine', reason
         from checked where reason is not null
         union all
         select r.record_line + coalesce((
                    select sum(embedded_newlines) from positioned p where p.k < r.good_rows_before), 0),
                regexp_replace(r.csv_line, '\\r?\\n$', ''),
-               {", ".join("null" for _ in COLUMN_NAMES)}, 'quarantine', 'malformed CSV record: ' || r.message
+               {", ".join("null" for _ in COLUMN_NAMES)}, null, 'quarantine', 'malformed CSV record: ' || r.message
         from rejects r
     """)
     con.execute("drop table batch_rows; drop table batch_rejects; drop table batch_scan")

@@ -1,4 +1,4 @@
-"""BigQuery warehouse: batch load jobs only (no streaming inserts), one transaction per file.
+"""BigQuery warehouse: batch load jobs only (no streaming inserts), the ledger row written last.
 
 Rows are checked in an in-process DuckDB with the same SQL as the embedded warehouse, the clean
 ones are staged with CSV load jobs, and idempotent statements dedupe them against the warehouse
@@ -23,7 +23,6 @@ from attribution.validation import check_rows
 from attribution.warehouse import SERVED_RELATIONS, LoadReport
 
 GCP_CONN_ID = "google_cloud_default"
-REJECTED_SAMPLE_BYTES = 64 * 1024
 
 _EVENT_COLUMNS = (
     ("event_id", "STRING"),
@@ -139,30 +138,28 @@ class BigQueryWarehouse:
         """On BigQuery the marts are the serving tables: report their sizes."""
         return {name: self._run(f"select count(*) as n from {self._table(name)}")[0]["n"] for name in SERVED_RELATIONS}
 
+    def _ledger_row(self, file_name: str, checksum: str) -> dict | None:
+        """This file's ledger row, if any. The name is compared here: it never enters SQL text."""
+        rows = self._run(
+            "select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, error"
+            f" from {self._table('load_ledger')} where checksum = '{checksum}'"  # our own hex digest
+        )
+        return next((row for row in rows if row["file_name"] == file_name), None)
+
     def load_file(self, path: Path) -> LoadReport:
         batch = inspect(path)
-        previous = [
-            row
-            for row in self._run(
-                "select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, error"
-                f" from {self._table('load_ledger')} where checksum = '{batch.checksum}'"
-            )
-            if row["file_name"] == batch.name
-        ]
-        if previous:
-            p = previous[0]
+        if previous := self._ledger_row(batch.name, batch.checksum):
             return LoadReport(
-                batch.name, batch.checksum, p["rows_read"], p["rows_loaded"], p["rows_duplicate"],
-                p["rows_quarantined"], status="already_loaded", error=p["error"],
+                batch.name, batch.checksum, previous["rows_read"], previous["rows_loaded"],
+                previous["rows_duplicate"], previous["rows_quarantined"], status="already_loaded",
+                error=previous["error"],
             )  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="attribution-stage-") as tmp:
             staging = Path(tmp)
             if batch.problem:
                 report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
-                with batch.path.open("rb") as handle:
-                    sample = handle.read(REJECTED_SAMPLE_BYTES).decode("utf-8", errors="replace")
-                quarantine = [(None, f"file rejected: {batch.problem}", sample)]
-                return self._commit(report, staging, quarantine_rows=quarantine)
+                reason, sample = batch.rejection()
+                return self._commit(report, staging, quarantine_rows=[(None, reason, sample)])
             return self._load_rows(batch, staging)
 
     def _stage(self, csv_path: Path, columns) -> str:
@@ -189,40 +186,37 @@ class BigQueryWarehouse:
         return self._stage(path, columns)
 
     def _load_rows(self, batch: BatchFile, staging: Path) -> LoadReport:
-        ignored = batch.ignored_columns
-        error = f"ignored column(s) outside the contract: {', '.join(ignored)}" if ignored else None
         events_csv = staging / "events.csv"
-        escaped = {
-            name: (
-                f"replace(replace(replace({name}, '%', '%25'), chr(10), '%0A'), chr(13), '%0D')"
-                if kind == "STRING"
-                else f"{name}::{'bigint' if kind == 'INT64' else 'decimal(18, 6)'}"
-            )
-            for name, kind in _EVENT_COLUMNS[:-1]
+        # Typed for the load job; text percent-escaped like _escape does for staged rows.
+        cast = {
+            "STRING": "replace(replace(replace({}, '%', '%25'), chr(10), '%0A'), chr(13), '%0D')",
+            "INT64": "{}::bigint",
+            "NUMERIC": "{}::decimal(18, 6)",
+            "DATE": "{}",
         }
         with duckdb.connect() as con:
             con.execute("set TimeZone = 'UTC'")
             check_rows(con, batch)
             con.execute(f"""
                 copy (
-                    select {", ".join(escaped[c] for c, _ in _EVENT_COLUMNS[:-1])},
-                           make_timestamp(event_timestamp::bigint)::date
+                    select {", ".join(cast[kind].format(name) for name, kind in _EVENT_COLUMNS)}
                     from batch_checked where outcome = 'new' order by line_number
                 ) to '{events_csv}' (header, delimiter ',')
             """)
             read, candidates, first, last = con.execute("""
                 select count(*), count(*) filter (outcome = 'new'),
-                       min(make_timestamp(try_cast(event_timestamp as bigint))::date) filter (outcome = 'new'),
-                       max(make_timestamp(try_cast(event_timestamp as bigint))::date) filter (outcome = 'new')
+                       min(event_date) filter (outcome = 'new'), max(event_date) filter (outcome = 'new')
                 from batch_checked
             """).fetchone()
             quarantine = con.execute(
                 "select line_number, reason, raw_record from batch_checked where outcome = 'quarantine'"
                 " order by line_number"
             ).fetchall()
-        report = LoadReport(batch.name, batch.checksum, rows_read=read, rows_quarantined=len(quarantine), error=error)
+        report = LoadReport(
+            batch.name, batch.checksum, rows_read=read, rows_quarantined=len(quarantine), error=batch.ledger_note
+        )
         if not candidates:
-            return self._commit(report, staging, quarantine_rows=quarantine)
+            return self._commit(report, staging, quarantine)
         return self._commit(report, staging, quarantine, events_csv=events_csv, event_dates=(first, last))
 
     def _commit(
@@ -245,16 +239,17 @@ class BigQueryWarehouse:
         )  # fmt: skip
         staged = [meta]
         checksum = f"'{report.checksum}'"  # our own hex digest
-        first, last = (f"date '{d.isoformat()}'" for d in (event_dates or (date(1970, 1, 1), date(1970, 1, 1))))
-        # A resent event keeps its timestamp: only the partitions of this batch's dates are read.
         # Rows written by this file (name and content): the same content under another name is another file.
         file_name = f"(select {_unescape('file_name')} from {self._table(meta)})"
-        this_file_events = (
-            f"select count(*) from {self._table('streamed_events')}"
-            f" where event_date between {first} and {last} and _batch_checksum = {checksum} and _batch_file = {file_name}"
-        )
         statements = []
+        loaded = "0"
         if events_csv:
+            # A resent event keeps its timestamp: only the partitions of this batch's dates are read.
+            first, last = (f"date '{d.isoformat()}'" for d in event_dates)
+            loaded = (
+                f"(select count(*) from {self._table('streamed_events')} where event_date between {first} and {last}"
+                f" and _batch_checksum = {checksum} and _batch_file = {file_name})"
+            )
             events = self._stage(events_csv, _EVENT_COLUMNS)
             staged.append(events)
             # An event_id already in the warehouse is a duplicate and never overwrites.
@@ -281,7 +276,6 @@ class BigQueryWarehouse:
                     where _batch_checksum = {checksum} and file_name = {file_name}
                 );
             """)
-        loaded = f"({this_file_events})" if events_csv else "0"
         ledger = f"""
             insert into {self._table("load_ledger")}
             select {_unescape("file_name")}, checksum, current_timestamp(), rows_read, {loaded},
@@ -295,12 +289,5 @@ class BigQueryWarehouse:
         finally:
             for table in staged:
                 self.client.delete_table(f"{self.project}.{self.dataset}.{table}", not_found_ok=True)
-        [row] = [
-            r
-            for r in self._run(
-                f"select file_name, rows_loaded, rows_duplicate from {self._table('load_ledger')}"
-                f" where checksum = {checksum}"
-            )
-            if r["file_name"] == report.file_name
-        ]
+        row = self._ledger_row(report.file_name, report.checksum)
         return dataclasses.replace(report, rows_loaded=row["rows_loaded"], rows_duplicate=row["rows_duplicate"])

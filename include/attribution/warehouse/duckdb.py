@@ -10,9 +10,6 @@ from attribution.landing import BatchFile, inspect
 from attribution.validation import check_rows, sql_ident, sql_literal
 from attribution.warehouse import SERVED_RELATIONS, LoadReport
 
-REJECTED_SAMPLE_BYTES = 64 * 1024
-"""How much of a wholly rejected file the quarantine row keeps; the file itself is kept aside."""
-
 
 class DuckDBWarehouse:
     def __init__(self, path: Path, raw_schema: str = "raw", snapshot_path: Path | None = None) -> None:
@@ -122,11 +119,10 @@ class DuckDBWarehouse:
             return report
 
     def _reject_file(self, con: duckdb.DuckDBPyConnection, batch: BatchFile) -> LoadReport:
-        with batch.path.open("rb") as handle:
-            sample = handle.read(REJECTED_SAMPLE_BYTES).decode("utf-8", errors="replace")
+        reason, sample = batch.rejection()
         con.execute(
             f"insert into {self.schema}.quarantined_rows values (?, null, ?, ?, now()::timestamp, ?)",
-            [batch.name, f"file rejected: {batch.problem}", sample or None, batch.checksum],
+            [batch.name, reason, sample, batch.checksum],
         )
         report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
         self._write_ledger(con, report)
@@ -159,7 +155,7 @@ class DuckDBWarehouse:
             select event_id, event_timestamp::bigint, event_name, user_pseudo_id, ga_session_id::bigint,
                    source, medium, campaign, transaction_id, purchase_revenue::decimal(18, 6),
                    page_location, device_category, country,
-                   make_timestamp(event_timestamp::bigint)::date, {sql_literal(batch.name)},
+                   event_date, {sql_literal(batch.name)},
                    {sql_literal(batch.checksum)}, now()::timestamp
             from batch_checked where outcome = 'new'
         """)
@@ -175,15 +171,6 @@ class DuckDBWarehouse:
             from batch_checked
         """).fetchone()
         con.execute("drop table batch_checked")
-        ignored = batch.ignored_columns
-        report = LoadReport(
-            batch.name,
-            batch.checksum,
-            read,
-            loaded,
-            duplicate,
-            quarantined,
-            error=f"ignored column(s) outside the contract: {', '.join(ignored)}" if ignored else None,
-        )
+        report = LoadReport(batch.name, batch.checksum, read, loaded, duplicate, quarantined, error=batch.ledger_note)
         self._write_ledger(con, report)
         return report
