@@ -37,7 +37,7 @@ $(DBT_VENV)/.synced: requirements-dbt.lock | $(UV)
 	VIRTUAL_ENV=$(DBT_VENV) $(UV) pip sync --quiet requirements-dbt.lock
 	touch $@
 
-# Test-only: the BigQuery API emulator (see tests/bigquery_emulator.py).
+# Test-only: the BigQuery and Cloud Storage emulators (see tests/emulators.py).
 $(EMULATOR_VENV)/.synced: requirements-emulator.lock | $(UV)
 	test -x $(EMULATOR_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(EMULATOR_VENV)
 	VIRTUAL_ENV=$(EMULATOR_VENV) $(UV) pip sync --quiet requirements-emulator.lock

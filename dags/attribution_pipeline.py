@@ -61,12 +61,14 @@ def attribution_pipeline():
         from airflow.sdk.exceptions import AirflowSkipException
 
         from attribution.generator import write_batch
+        from attribution.landing import open_landing
 
         if params["synthetic_events"] == 0:
             raise AirflowSkipException("synthetic_events is 0: nothing to generate")
         end = data_interval_end or datetime.now(UTC)
-        path = write_batch(settings.landing_path, params["synthetic_events"], seed=int(end.timestamp()), end=end)
-        return path.name
+        return open_landing(settings).write(
+            lambda directory: write_batch(directory, params["synthetic_events"], seed=int(end.timestamp()), end=end)
+        )
 
     @task(trigger_rule="none_failed", pool=settings.pool)
     def load() -> list[dict]:

@@ -1,17 +1,19 @@
 """The BigQuery target against a real BigQuery API emulator: loader, dbt, marts and a whole DAG run."""
 
+import dataclasses
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from bigquery_emulator import ANONYMOUS_GCP_CONNECTION, PROJECT, running_emulator
+from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
+from ga4_fixture import create_table_sql, ga4_rows, insert_into_duckdb
 from test_loader import HEADER, row
 
 from attribution.generator import write_batch
 from attribution.landing import load_pending
-from attribution.settings import Settings, load_settings
+from attribution.settings import DBT_PROJECT_DIR, Settings, load_settings
 from attribution.warehouse import connect
 
 pytestmark = pytest.mark.slow
@@ -19,8 +21,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    with running_emulator(tmp_path_factory.mktemp("bigquery")) as endpoint:
+    with running_bigquery_emulator(tmp_path_factory.mktemp("bigquery")) as endpoint:
         yield endpoint
+
+
+BUCKET = "attribution-events"
+
+
+@pytest.fixture(scope="module")
+def gcs_emulator(tmp_path_factory):
+    with running_gcs_emulator(tmp_path_factory.mktemp("gcs"), BUCKET) as host:
+        yield host
 
 
 @pytest.fixture
@@ -141,6 +152,7 @@ def _bq_env(settings: Settings) -> dict[str, str]:
         "ATTRIBUTION_BQ_DATASET": settings.bq_dataset,
         "ATTRIBUTION_BQ_API_ENDPOINT": settings.bq_api_endpoint,
         "ATTRIBUTION_LANDING_DIR": str(settings.landing_path.parent / "clean-landing"),
+        "ATTRIBUTION_GA4_SOURCE": "",  # no GA4 history unless a test creates one
     }
 
 
@@ -165,13 +177,28 @@ def _marts(settings: Settings) -> dict[str, list[tuple]]:
     }
 
 
-def test_parity_the_same_batches_give_the_same_marts_on_duckdb_and_bigquery(bq_settings: Settings, tmp_path: Path):
+def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_and_bigquery(
+    bq_settings: Settings, tmp_path: Path
+):
     from attribution.dbt_cli import run_dbt
 
     end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     files = {f"b{i}.csv": write_batch(tmp_path / "gen", 700, seed=30 + i, end=end).read_bytes() for i in range(2)}
+    history = ga4_rows(500, seed=29, end=end - timedelta(hours=1))
+    ga4_dataset = f"ga4_{bq_settings.bq_dataset}"
+    ga4_export = connect(load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_DATASET": ga4_dataset}))
+    ga4_export.ensure_schema()  # creates the dataset (and loader tables nobody reads)
+    ga4_export.query(create_table_sql(f"`{PROJECT}.{ga4_dataset}.events_fixture`", history))
     duck = _ddb_settings(tmp_path)
-    bq_env = {**_bq_env(bq_settings), "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token"}
+    connect(duck).ensure_schema()
+    insert_into_duckdb(duck.warehouse_path, history, tmp_path)
+    bq_env = {
+        **_bq_env(bq_settings),
+        "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
+        # The emulator has no wildcard tables: one table with the export's columns (pruned by event_date).
+        "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{ga4_dataset}",
+        "ATTRIBUTION_GA4_TABLE": "events_fixture",
+    }
     for settings, env in ((duck, {
         "ATTRIBUTION_DUCKDB_PATH": str(duck.warehouse_path), "ATTRIBUTION_LANDING_DIR": str(duck.landing_path)
     }), (bq_settings, bq_env)):  # fmt: skip
@@ -179,29 +206,83 @@ def test_parity_the_same_batches_give_the_same_marts_on_duckdb_and_bigquery(bq_s
         load_pending(settings, connect(settings))
         assert run_dbt(["build"], environ={**os.environ, **env}) == 0  # unit tests included
     on_duckdb, on_bigquery = _marts(duck), _marts(bq_settings)
+    origins = {r["event_origin"]: r["n"] for r in connect(duck).query(
+        "select event_origin, count(*) as n from int_events group by 1")}  # fmt: skip
+    assert origins["ga4"] == len(history) and origins["stream"] == 1400
     assert on_duckdb["mart_first_click"], "conversions to compare"
     assert on_bigquery == on_duckdb
 
+    # An incremental run reads only the last export days again: over the production `events_*` wildcard
+    # that is a constant `_TABLE_SUFFIX` range BigQuery prunes shards by.
+    newest = max(row["event_date"] for row in history)
+    first_day = (datetime.strptime(newest, "%Y%m%d") - timedelta(days=3)).strftime("%Y%m%d")
+    wildcard = {**os.environ, **bq_env, "ATTRIBUTION_GA4_TABLE": "events_*"}
+    assert run_dbt(["compile", "-s", "stg_ga4_events"], environ=wildcard) == 0
+    compiled = (DBT_PROJECT_DIR / "target/compiled/attribution/models/staging/stg_ga4_events.sql").read_text()
+    assert f"`{PROJECT}`.`{ga4_dataset}`.`events_*`" in compiled
+    assert f"_table_suffix between '{first_day}' and '99999999'" in compiled
 
-def test_make_run_once_on_bigquery(bq_settings: Settings, airflow_home: dict[str, str]):
+
+def test_a_gs_landing_loads_each_object_once_and_sets_it_aside(bq_settings: Settings, gcs_emulator, monkeypatch):
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    prefix = f"{bq_settings.bq_dataset}/in"  # one prefix per test, like the dataset
+    settings = dataclasses.replace(bq_settings, landing_dir=f"gs://{BUCKET}/{prefix}")
+    gcs = GCSHook()
+    good = f"{HEADER}\n{row('e1')}\n{row('e2')}\n"
+    for name, content in {"a.csv": good, "b.csv": b"", "notes.txt": b"not a batch"}.items():
+        gcs.upload(BUCKET, f"{prefix}/{name}", data=content.encode() if isinstance(content, str) else content)
+
+    reports = load_pending(settings, connect(settings))
+    assert [(r.file_name, r.status, r.rows_loaded) for r in reports] == [
+        ("a.csv", "loaded", 2),
+        ("b.csv", "rejected", 0),
+    ]
+    folder = bq_settings.bq_dataset
+    assert sorted(gcs.list(BUCKET, prefix=f"{folder}/")) == [
+        f"{folder}/archive/a.csv", f"{folder}/in/notes.txt", f"{folder}/rejected/b.csv"
+    ]  # fmt: skip
+
+    gcs.upload(
+        BUCKET, f"{prefix}/a.csv", data=f"{good}{row('e3')}\n".encode()
+    )  # same name, new content: loads, both kept
+    [again] = load_pending(settings, connect(settings))
+    assert (again.status, again.rows_loaded, again.rows_duplicate) == ("loaded", 1, 2)
+    archived = sorted(gcs.list(BUCKET, prefix=f"{folder}/archive/"))
+    assert archived == [f"{folder}/archive/a.{again.checksum[:12]}.csv", f"{folder}/archive/a.csv"]
+
+
+def test_make_run_once_on_bigquery_with_a_gs_landing(bq_settings: Settings, gcs_emulator, airflow_home: dict[str, str]):
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from conftest import run
 
     from attribution.local_stack import VENV_BIN
 
+    prefix = f"{bq_settings.bq_dataset}/landing"
     env = {
         **airflow_home,
         **_bq_env(bq_settings),
         "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
-        "ATTRIBUTION_LANDING_DIR": str(bq_settings.landing_path),
+        "ATTRIBUTION_LANDING_DIR": f"gs://{BUCKET}/{prefix}",
         "ATTRIBUTION_SYNTHETIC_EVENTS": "400",
         "ATTRIBUTION_TASK_RETRIES": "0",
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": ANONYMOUS_GCP_CONNECTION,
+        "STORAGE_EMULATOR_HOST": gcs_emulator,
     }
     result = run([str(VENV_BIN / "python"), "-m", "attribution.local_stack", "run-once"], env)
     assert result.returncode == 0, "the DAG run on BigQuery failed"
     warehouse = connect(bq_settings)
-    [ledger] = warehouse.query(f"select rows_read, status from `{PROJECT}.{bq_settings.bq_dataset}.load_ledger`")
-    assert ledger == {"rows_read": 400, "status": "loaded"}
+    [ledger] = warehouse.query(
+        f"select file_name, rows_read, status from `{PROJECT}.{bq_settings.bq_dataset}.load_ledger`"
+    )
+    assert (ledger["rows_read"], ledger["status"]) == (400, "loaded")
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs_emulator
+    try:
+        objects = GCSHook().list(BUCKET, prefix=f"{bq_settings.bq_dataset}/")
+    finally:
+        del os.environ["STORAGE_EMULATOR_HOST"]
+    assert objects == [f"{bq_settings.bq_dataset}/archive/{ledger['file_name']}"], "generated, landed, archived"
     counts = warehouse.publish()
     assert counts["mart_live_events"] > 0
     assert counts["mart_first_click"] == counts["mart_last_click"]

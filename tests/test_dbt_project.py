@@ -55,3 +55,38 @@ def test_build_on_loaded_batches_and_marts_reconcile(loaded: Settings, attributi
             where f.ga_session_id <> l.ga_session_id
         """).fetchone()[0]
         assert differing > 0, "multi-touch journeys give first and last click different sessions"
+
+
+WITHOUT_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
+
+
+def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
+    settings: Settings, attribution_env: dict[str, str], tmp_path
+):
+    from ga4_fixture import ga4_rows, insert_into_duckdb
+
+    connect(settings).ensure_schema()
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    history = ga4_rows(600, seed=5, end=end)
+    insert_into_duckdb(settings.warehouse_path, history, tmp_path)
+    assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
+
+    def ga4_events() -> int:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            return con.execute("select count(*) from int_events where event_origin = 'ga4'").fetchone()[0]
+
+    assert ga4_events() == len(history)
+    newest = max(row["event_date"] for row in history)
+    recent = [row for row in history if row["event_date"] == newest]
+    # GA4 rewrites a recent day: the same events again, plus late ones. A day far older than the
+    # reload window (var ga4_reload_days) also appears: incremental runs do not read it, a full refresh does.
+    late = [row | {"event_timestamp": row["event_timestamp"] + 1} for row in recent[:5]]
+    year = 365 * 86_400 * 1_000_000
+    ancient = [
+        row | {"event_date": "20251120", "event_timestamp": row["event_timestamp"] - year} for row in history[:7]
+    ]
+    insert_into_duckdb(settings.warehouse_path, recent + late + ancient, tmp_path)
+    assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
+    assert ga4_events() == len(history) + len(late)
+    assert dbt(attribution_env, "build", "--full-refresh", *WITHOUT_UNIT_TESTS) == 0
+    assert ga4_events() == len(history) + len(late) + len(ancient)

@@ -43,6 +43,21 @@ def test_dbt_environment_has_absolute_paths_and_skips_unit_tests():
     assert env["DBT_EXCLUDE_RESOURCE_TYPES"] == "unit_test"
 
 
+def test_ga4_history_relation_per_target():
+    duck = load_settings({"ATTRIBUTION_DUCKDB_PATH": "data/w.duckdb"}).dbt_env()
+    assert (duck["ATTRIBUTION_GA4_DATABASE"], duck["ATTRIBUTION_GA4_SCHEMA"], duck["ATTRIBUTION_GA4_IDENTIFIER"]) == (
+        "w", "raw", "ga4_events"
+    )  # fmt: skip
+    bigquery = {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "my-project"}
+    export = load_settings(bigquery).dbt_env()
+    assert (export["ATTRIBUTION_GA4_DATABASE"], export["ATTRIBUTION_GA4_SCHEMA"]) == (
+        "bigquery-public-data", "ga4_obfuscated_sample_ecommerce"
+    )  # fmt: skip
+    assert export["ATTRIBUTION_GA4_IDENTIFIER"] == "events_*"
+    none = load_settings(bigquery | {"ATTRIBUTION_GA4_SOURCE": ""}).ga4_relation
+    assert none == ("my-project", "attribution", "ga4_events"), "the loader's empty table: the models stay the same"
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
@@ -53,6 +68,14 @@ def test_dbt_environment_has_absolute_paths_and_skips_unit_tests():
         (
             {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "p", "ATTRIBUTION_BQ_DATASET": "x; drop"},
             "ATTRIBUTION_BQ_DATASET is not a valid identifier",
+        ),
+        (
+            {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "p", "ATTRIBUTION_GA4_SOURCE": "a.b.c` x"},
+            "ATTRIBUTION_GA4_SOURCE must be `project.dataset`",
+        ),
+        (
+            {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "p", "ATTRIBUTION_GA4_TABLE": "events_*x"},
+            "ATTRIBUTION_GA4_TABLE must be a table name",
         ),
     ],
 )

@@ -1,4 +1,4 @@
-"""The landing directory: which batch files wait, what each one is, and where it goes once loaded.
+"""The landing directory (local or ``gs://``): which batch files wait, what each one is, and where it goes once loaded.
 
 File-level checks (checksum, encoding, header) are the same for every warehouse, so they live here;
 row-level checks run inside the warehouse as set-based SQL.
@@ -12,6 +12,9 @@ import hashlib
 import io
 import logging
 import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,21 +108,114 @@ def inspect(path: Path) -> BatchFile:
     return BatchFile(path, checksum, header)
 
 
-def pending_files(settings: Settings) -> list[Path]:
-    """CSV files waiting in the landing directory, oldest name first (writers publish by rename)."""
-    landing = settings.landing_path
-    if not landing.is_dir():
-        return []
-    return sorted(p for p in landing.iterdir() if p.is_file() and p.suffix == ".csv" and not p.name.startswith("."))
+class LocalLanding:
+    """A landing directory; loaded files move to ``archive/``, rejected ones to ``rejected/`` beside it."""
+
+    def __init__(self, directory: Path, archive: Path, rejected: Path) -> None:
+        self.directory, self.archive_dir, self.rejected_dir = directory, archive, rejected
+
+    def pending(self) -> list[str]:
+        """CSV files waiting, oldest name first (writers publish by rename; dot-files are partial)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.directory.iterdir()
+            if p.is_file() and p.suffix == ".csv" and not p.name.startswith(".")
+        )
+
+    @contextmanager
+    def fetched(self, name: str) -> Iterator[Path]:
+        yield self.directory / name
+
+    def set_aside(self, name: str, checksum: str, rejected: bool) -> str:
+        directory = self.rejected_dir if rejected else self.archive_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / name
+        if target.exists():
+            target = directory / _other_copy_name(name, checksum)
+        shutil.move(self.directory / name, target)
+        return str(target)
+
+    def write(self, make: Callable[[Path], Path]) -> str:
+        """Land a file that ``make(directory)`` writes (atomically) into ``directory``."""
+        return str(make(self.directory))
 
 
-def _move(path: Path, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / path.name
-    if target.exists():  # same name landed again with other content: keep both
-        target = directory / f"{path.stem}.{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}{path.suffix}"
-    shutil.move(path, target)
-    return target
+class GCSLanding:
+    """A ``gs://bucket/prefix`` landing through the Google provider's GCS hook.
+
+    Each file is downloaded to a temporary directory to be checked and loaded, exactly as a local one;
+    loaded files move (copy, then delete) to the ``archive/`` prefix beside the landing prefix,
+    rejected ones to ``rejected/``. An object appears only once its upload is complete.
+    """
+
+    def __init__(self, uri: str, gcp_conn_id: str = "google_cloud_default") -> None:
+        self.bucket, self.prefix = split_gcs_uri(uri)
+        parent = self.prefix.rpartition("/")[0]
+        self.archive_prefix = f"{parent}/archive" if parent else "archive"
+        self.rejected_prefix = f"{parent}/rejected" if parent else "rejected"
+        self.gcp_conn_id = gcp_conn_id
+        self._hook = None
+
+    @property
+    def hook(self):
+        if self._hook is None:
+            from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+            self._hook = GCSHook(gcp_conn_id=self.gcp_conn_id)
+        return self._hook
+
+    def pending(self) -> list[str]:
+        names = self.hook.list(self.bucket, prefix=f"{self.prefix}/", delimiter="/")
+        return sorted(
+            name for object_name in names
+            if (name := object_name.rpartition("/")[2]).endswith(".csv") and not name.startswith(".")
+        )  # fmt: skip
+
+    @contextmanager
+    def fetched(self, name: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="landing-") as directory:
+            path = Path(directory) / name
+            self.hook.download(self.bucket, f"{self.prefix}/{name}", filename=str(path))
+            yield path
+
+    def set_aside(self, name: str, checksum: str, rejected: bool) -> str:
+        source = f"{self.prefix}/{name}"
+        directory = self.rejected_prefix if rejected else self.archive_prefix
+        target = f"{directory}/{name}"
+        if self.hook.exists(self.bucket, target):
+            target = f"{directory}/{_other_copy_name(name, checksum)}"
+        self.hook.copy(self.bucket, source, self.bucket, target)
+        self.hook.delete(self.bucket, source)
+        return f"gs://{self.bucket}/{target}"
+
+    def write(self, make: Callable[[Path], Path]) -> str:
+        with tempfile.TemporaryDirectory(prefix="landing-") as directory:
+            path = make(Path(directory))
+            self.hook.upload(self.bucket, f"{self.prefix}/{path.name}", filename=str(path))
+        return f"gs://{self.bucket}/{self.prefix}/{path.name}"
+
+
+Landing = LocalLanding | GCSLanding
+
+
+def _other_copy_name(name: str, checksum: str) -> str:
+    """The same name landed again with other content: both are kept, this one tagged by its checksum."""
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}.{checksum[:12]}.{suffix}"
+
+
+def split_gcs_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/some/prefix/`` → (``bucket``, ``some/prefix``)."""
+    bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+    return bucket, prefix.strip("/")
+
+
+def open_landing(settings: Settings) -> Landing:
+    if settings.landing_is_remote:
+        return GCSLanding(settings.landing_dir)
+    return LocalLanding(settings.landing_path, settings.archive_path, settings.rejected_path)
 
 
 def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
@@ -129,11 +225,12 @@ def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
     the next attempt a no-op that just moves the file.
     """
     warehouse.ensure_schema()
+    landing = open_landing(settings)
     reports = []
-    for path in pending_files(settings):
-        report = warehouse.load_file(path)
-        destination = settings.rejected_path if report.status == "rejected" else settings.archive_path
-        _move(path, destination)
+    for name in landing.pending():
+        with landing.fetched(name) as path:
+            report = warehouse.load_file(path)
+        landing.set_aside(name, report.checksum, rejected=report.status == "rejected")
         log.info(
             "%s: %s — read %d, loaded %d, duplicate %d, quarantined %d%s",
             report.file_name,

@@ -25,6 +25,10 @@ DBT_EXECUTABLE = PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt"
 Target = Literal["duckdb", "bigquery"]
 _TARGETS: tuple[str, ...] = ("duckdb", "bigquery")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,1023}$")
+_GA4_SOURCE = re.compile(r"^(?P<project>[a-z][a-z0-9.:-]{4,}[a-z0-9])\.(?P<dataset>[A-Za-z0-9_]{1,1024})$")
+_GA4_TABLE = re.compile(r"^[A-Za-z0-9_]{1,1023}\*?$")
+GA4_HISTORY_TABLE = "ga4_events"
+"""The embedded warehouse's GA4-shaped history table, in the raw schema."""
 
 
 class SettingsError(ValueError):
@@ -46,7 +50,9 @@ class Settings:
 
     target: Target = _setting("duckdb", "`duckdb` (embedded) or `bigquery`")
     duckdb_path: Path = _setting(Path("data/warehouse.duckdb"), "the embedded warehouse file")
-    landing_dir: str = _setting("data/landing", "CSV batches waiting to be loaded")
+    landing_dir: str = _setting(
+        "data/landing", "CSV batches waiting to be loaded: a directory or a `gs://bucket/prefix` (Cloud Storage)"
+    )
     synthetic_events: int = _setting(300, "events the DAG's generator writes per run; 0 turns it off")
     history_days: int = _setting(30, "days of GA4-shaped history seeded into an empty embedded warehouse")
     task_retries: int = _setting(3, "retries of every task, with exponential backoff")
@@ -63,7 +69,12 @@ class Settings:
     )
     ga4_source: str = _setting(
         "bigquery-public-data.ga4_obfuscated_sample_ecommerce",
-        "`project.dataset` with GA4 `events_*` tables; empty = no GA4 history",
+        "`project.dataset` with GA4 `events_*` tables; empty = no GA4 history (BigQuery target)",
+    )
+    ga4_table: str = _setting(
+        "events_*",
+        "table in ATTRIBUTION_GA4_SOURCE to read: the `events_*` wildcard (pruned by `_TABLE_SUFFIX`)"
+        " or one table / view with the export's columns (pruned by `event_date`)",
     )
 
     def __post_init__(self) -> None:
@@ -72,12 +83,24 @@ class Settings:
         for name in ("synthetic_events", "history_days", "task_retries"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env(name)} must be >= 0, got {getattr(self, name)}")
+        if self.landing_is_remote and not re.match(
+            r"^gs://[a-z0-9][a-z0-9._-]{1,220}/[^*?\[\]#]*[^/*?\[\]#]/?$", self.landing_dir
+        ):
+            raise SettingsError(
+                f"{_env('landing_dir')} must be a local directory or gs://bucket/prefix, got {self.landing_dir!r}"
+            )
         if self.target == "bigquery":
             if not self.bq_project:
                 raise SettingsError(f"{_env('bq_project')} is required when {_env('target')}=bigquery")
             for name in ("bq_project", "bq_dataset"):
                 if not _IDENTIFIER.match(getattr(self, name)):
                     raise SettingsError(f"{_env(name)} is not a valid identifier: {getattr(self, name)!r}")
+            if self.ga4_source and not _GA4_SOURCE.match(self.ga4_source):
+                raise SettingsError(f"{_env('ga4_source')} must be `project.dataset`, got {self.ga4_source!r}")
+            if not _GA4_TABLE.match(self.ga4_table):
+                raise SettingsError(
+                    f"{_env('ga4_table')} must be a table name, optionally ending in `*`, got {self.ga4_table!r}"
+                )
 
     # --- derived locations -------------------------------------------------------------------
     @property
@@ -86,7 +109,7 @@ class Settings:
 
     @property
     def landing_path(self) -> Path:
-        """The local landing directory (absolute)."""
+        """The local landing directory (absolute); with a ``gs://`` landing, see ``landing.GCSLanding``."""
         return _resolve(self.landing_dir)
 
     @property
@@ -118,12 +141,30 @@ class Settings:
         """DuckDB has one writer: its writing tasks share a one-slot pool."""
         return "duckdb_writer" if self.target == "duckdb" else "default_pool"
 
+    @property
+    def ga4_relation(self) -> tuple[str, str, str]:
+        """(project or catalog, dataset or schema, table) that ``stg_ga4_events`` reads.
+
+        BigQuery reads the configured export. Otherwise the loader's own ``ga4_events`` table in the raw
+        schema: the embedded warehouse's seeded history, or (BigQuery without an export) an empty table.
+        On DuckDB the catalog is the database file's name, as dbt-duckdb names it.
+        """
+        if self.target == "bigquery" and self.ga4_source:
+            project, dataset = self.ga4_source.rsplit(".", 1)
+            return (project, dataset, self.ga4_table)
+        catalog = self.bq_project if self.target == "bigquery" else self.warehouse_path.stem
+        return (catalog, self.raw_schema, GA4_HISTORY_TABLE)
+
     def dbt_env(self) -> dict[str, str]:
         """Environment for dbt (profiles.yml and sources read these), with absolute paths."""
+        ga4_database, ga4_schema, ga4_identifier = self.ga4_relation
         env = {
             _env("target"): self.target,
             _env("raw_schema"): self.raw_schema,
             _env("duckdb_path"): str(self.warehouse_path),
+            "ATTRIBUTION_GA4_DATABASE": ga4_database,
+            "ATTRIBUTION_GA4_SCHEMA": ga4_schema,
+            "ATTRIBUTION_GA4_IDENTIFIER": ga4_identifier,
             # Unit tests prove the logic in CI; scheduled runs skip them.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
         }
@@ -132,7 +173,6 @@ class Settings:
                 _env("bq_project"): self.bq_project or "",
                 _env("bq_dataset"): self.bq_dataset,
                 _env("bq_location"): self.bq_location,
-                _env("ga4_source"): self.ga4_source,
             }
             env[_env("bq_maximum_bytes_billed")] = str(self.bq_maximum_bytes_billed)
             if self.bq_api_endpoint:

@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 from google.cloud import bigquery
 
+from attribution import ga4_export
 from attribution.landing import BatchFile, inspect
-from attribution.settings import Settings
+from attribution.settings import GA4_HISTORY_TABLE, Settings
 from attribution.validation import check_rows
 from attribution.warehouse import SERVED_RELATIONS, LoadReport
 
@@ -130,6 +131,9 @@ class BigQueryWarehouse:
                 _batch_checksum STRING
             )
         """)
+        # GA4 history is read from the export (ATTRIBUTION_GA4_SOURCE); without one, from this empty
+        # table with the export's columns, so the models stay the same.
+        self._run(f"create table if not exists {self._table(GA4_HISTORY_TABLE)} ({ga4_export.columns_ddl('bigquery')})")
 
     def query(self, sql: str) -> list[dict]:
         return self._run(sql)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import duckdb
 
+from attribution import ga4_export
 from attribution.landing import BatchFile, inspect
+from attribution.settings import GA4_HISTORY_TABLE
 from attribution.validation import check_rows, sql_ident, sql_literal
 from attribution.warehouse import SERVED_RELATIONS, LoadReport
 
@@ -25,6 +27,7 @@ class DuckDBWarehouse:
         return con
 
     def ensure_schema(self) -> None:
+        ga4_columns = ga4_export.columns_ddl("duckdb")
         with self._connect() as con:
             con.execute(f"""
                 create schema if not exists {self.schema};
@@ -67,6 +70,7 @@ class DuckDBWarehouse:
                     quarantined_at timestamp not null,
                     _batch_checksum varchar
                 );
+                create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_columns});
             """)
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
