@@ -12,6 +12,8 @@ from attribution.landing import load_pending
 from attribution.settings import Settings
 from attribution.warehouse import connect
 
+ATTRIBUTION_MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
+
 
 def dbt(settings_env: dict[str, str], *args: str) -> int:
     return run_dbt(list(args), environ={**os.environ, **settings_env})
@@ -36,7 +38,11 @@ def test_build_on_loaded_batches_and_marts_reconcile(loaded: Settings, attributi
     with duckdb.connect(str(loaded.warehouse_path), read_only=True) as con:
         conversions, revenue = con.execute("select count(*), sum(revenue) from int_conversions").fetchone()
         assert conversions > 5
-        for model in ("first_click", "last_click"):
+        models = [
+            m for (m,) in con.execute("select distinct attribution_model from mart_attribution_credits").fetchall()
+        ]
+        assert sorted(models) == sorted(ATTRIBUTION_MODELS)
+        for model in models:
             n, attributed = con.execute(
                 "select count(distinct conversion_id), sum(attributed_revenue) from mart_attribution_credits"
                 " where attribution_model = ?",

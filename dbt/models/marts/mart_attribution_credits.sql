@@ -2,6 +2,17 @@
 -- is one CTE naming the touchpoints it credits and how much; they are stacked and joined back to the
 -- touchpoints, so a new model is one more CTE in the union. Only touchpoints with credit appear.
 
+{%- set first_weight = var('position_based_first_weight') | float %}
+{%- set last_weight = var('position_based_last_weight') | float %}
+{%- set half_life_micros = var('time_decay_half_life_days') | float * 86400000000 %}
+{%- set middle_share = (1 - first_weight - last_weight) | round(12) %}
+{%- if first_weight < 0 or last_weight < 0 or first_weight + last_weight > 1 %}
+    {{- exceptions.raise_compiler_error('position_based weights must be >= 0 and sum to at most 1') }}
+{%- endif %}
+{%- if half_life_micros <= 0 %}
+    {{- exceptions.raise_compiler_error('time_decay_half_life_days must be > 0') }}
+{%- endif %}
+
 with
 
 touchpoints as (
@@ -17,7 +28,7 @@ first_click as (
         conversion_id,
         touchpoint_number,
         'first_click' as attribution_model,
-        1 as credit
+        cast(1 as {{ type_double() }}) as credit
 
     from touchpoints
 
@@ -32,11 +43,89 @@ last_click as (
         conversion_id,
         touchpoint_number,
         'last_click' as attribution_model,
-        1 as credit
+        cast(1 as {{ type_double() }}) as credit
 
     from touchpoints
 
     where touchpoint_number = touchpoint_count
+
+),
+
+-- last_non_direct_click: the last touchpoint that is not direct gets all the credit; all direct → the last.
+last_non_direct_click as (
+
+    select
+        conversion_id,
+        coalesce(
+            max(case when not is_direct then touchpoint_number end),
+            max(touchpoint_count)
+        ) as touchpoint_number,
+        'last_non_direct_click' as attribution_model,
+        cast(1 as {{ type_double() }}) as credit
+
+    from touchpoints
+
+    group by conversion_id
+
+),
+
+-- linear: each of n touchpoints gets 1/n.
+linear as (
+
+    select
+        conversion_id,
+        touchpoint_number,
+        'linear' as attribution_model,
+        cast(1 as {{ type_double() }}) / touchpoint_count as credit
+
+    from touchpoints
+
+),
+
+-- position_based: one touchpoint gets 1, two get half each; from three on the first and the last get
+-- their weights (var position_based_first_weight / _last_weight) and the middle ones share the rest.
+position_based as (
+
+    select
+        conversion_id,
+        touchpoint_number,
+        'position_based' as attribution_model,
+        case
+            when touchpoint_count = 1 then cast(1 as {{ type_double() }})
+            when touchpoint_count = 2 then cast(0.5 as {{ type_double() }})
+            when touchpoint_number = 1 then cast({{ first_weight }} as {{ type_double() }})
+            when touchpoint_number = touchpoint_count then cast({{ last_weight }} as {{ type_double() }})
+            else cast({{ middle_share }} as {{ type_double() }}) / (touchpoint_count - 2)
+        end as credit
+
+    from touchpoints
+
+),
+
+-- time_decay: weight 2^(-age / half-life), age = conversion time - session start; normalised per conversion.
+time_decay_weights as (
+
+    select
+        conversion_id,
+        touchpoint_number,
+        power(
+            cast(2 as {{ type_double() }}),
+            -cast(converted_at_micros - touched_at_micros as {{ type_double() }}) / {{ half_life_micros }}
+        ) as weight
+
+    from touchpoints
+
+),
+
+time_decay as (
+
+    select
+        conversion_id,
+        touchpoint_number,
+        'time_decay' as attribution_model,
+        weight / sum(weight) over (partition by conversion_id) as credit
+
+    from time_decay_weights
 
 ),
 
@@ -45,6 +134,14 @@ credits as (
     select * from first_click
     union all
     select * from last_click
+    union all
+    select * from last_non_direct_click
+    union all
+    select * from linear
+    union all
+    select * from position_based
+    union all
+    select * from time_decay
 
 ),
 
@@ -61,9 +158,10 @@ attribution_credits as (
         touchpoints.medium,
         touchpoints.campaign,
         touchpoints.channel_group,
+        touchpoints.is_direct,
         touchpoints.revenue,
-        cast(credits.credit as {{ type_double() }}) as credit,
-        cast(credits.credit as {{ type_double() }}) * touchpoints.revenue as attributed_revenue,
+        credits.credit,
+        credits.credit * touchpoints.revenue as attributed_revenue,
         touchpoints.touched_at,
         touchpoints.converted_at,
         touchpoints.conversion_date
