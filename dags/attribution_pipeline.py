@@ -2,7 +2,8 @@
 ### Real-time marketing attribution
 
 Every few minutes: **generate** a synthetic GA4 batch (demo traffic; off when
-`ATTRIBUTION_SYNTHETIC_EVENTS=0`) → **load** every CSV batch waiting in the landing directory
+`ATTRIBUTION_SYNTHETIC_EVENTS=0`) and, on an empty embedded warehouse only, **seed_history** with
+GA4-shaped history → **load** every CSV batch waiting in the landing directory
 (validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**
 builds staging, sessions, conversions and the attribution marts, one task per model with its
 tests → **publish** the marts for the dashboard.
@@ -70,6 +71,13 @@ def attribution_pipeline():
             lambda directory: write_batch(directory, params["synthetic_events"], seed=int(end.timestamp()), end=end)
         )
 
+    @task(pool=settings.pool)
+    def seed_history() -> int:
+        """Seed an empty embedded warehouse with GA4-shaped history (once; a no-op afterwards)."""
+        from attribution.history import seed_history
+
+        return seed_history(settings)
+
     @task(trigger_rule="none_failed", pool=settings.pool)
     def load() -> list[dict]:
         """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined."""
@@ -86,7 +94,7 @@ def attribution_pipeline():
         return connect(settings).publish()
 
     dbt = DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings))
-    generate() >> load() >> dbt >> publish()
+    [generate(), seed_history()] >> load() >> dbt >> publish()
 
 
 attribution_pipeline()

@@ -26,6 +26,7 @@ def attribution_env(tmp_path: Path) -> dict[str, str]:
         "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "warehouse" / "warehouse.duckdb"),
         "ATTRIBUTION_LANDING_DIR": str(tmp_path / "landing"),
         "ATTRIBUTION_TASK_RETRIES": "0",
+        "ATTRIBUTION_HISTORY_DAYS": "0",  # tests that want history ask for it
     }
 
 

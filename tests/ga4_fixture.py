@@ -8,13 +8,43 @@ BigQuery side: the emulator cannot load JSON or nested CSV, so the table is crea
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from attribution.ga4_export import SCHEMA, column_type, export_row
+from attribution.ga4_export import SCHEMA, STRING_PARAMS, column_type
 from attribution.generator import generate_events
+
+
+def _param(key: str, string_value: str | None = None, int_value: int | None = None) -> dict:
+    return {
+        "key": key,
+        "value": {"string_value": string_value, "int_value": int_value, "float_value": None, "double_value": None},
+    }
+
+
+def export_row(event: dict) -> dict:
+    """One contract event as a GA4 export row, built in Python: the twin of ``history.EXPORT_SHAPE_SQL``
+    (the parity test feeds one to DuckDB and the other to BigQuery, so the two must agree)."""
+    params = [_param("ga_session_id", int_value=int(event["ga_session_id"]))]
+    params += [_param(key, string_value=event[key]) for key in STRING_PARAMS if event.get(key)]
+    revenue = event.get("purchase_revenue")
+    when = datetime.fromtimestamp(int(event["event_timestamp"]) / 1_000_000, UTC)
+    return {
+        "event_date": f"{when:%Y%m%d}",
+        "event_timestamp": int(event["event_timestamp"]),
+        "event_name": event["event_name"],
+        "event_params": params,
+        "user_pseudo_id": event["user_pseudo_id"],
+        "traffic_source": {"name": None, "medium": None, "source": None},
+        "ecommerce": {
+            "transaction_id": event.get("transaction_id") or None,
+            "purchase_revenue": float(revenue) if revenue else None,
+        },
+        "device": {"category": event.get("device_category") or None},
+        "geo": {"country": event.get("country") or None},
+    }
 
 
 def ga4_rows(n_events: int, *, seed: int, end: datetime) -> list[dict]:

@@ -6,12 +6,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
-from ga4_fixture import create_table_sql, ga4_rows, insert_into_duckdb
+from ga4_fixture import create_table_sql, export_row
 from test_loader import HEADER, row
 
-from attribution.generator import write_batch
+from attribution.generator import generate_events, write_batch
+from attribution.history import insert_events
 from attribution.landing import load_pending
 from attribution.settings import DBT_PROJECT_DIR, Settings, load_settings
 from attribution.warehouse import connect
@@ -184,14 +186,18 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
 
     end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     files = {f"b{i}.csv": write_batch(tmp_path / "gen", 700, seed=30 + i, end=end).read_bytes() for i in range(2)}
-    history = ga4_rows(500, seed=29, end=end - timedelta(hours=1))
+    # The same GA4 history on both sides, shaped twice: by the embedded warehouse's seeding SQL on
+    # DuckDB and by the fixture's Python on BigQuery, so the two shapings are checked against each other.
+    events = list(generate_events(500, seed=29, end=end - timedelta(hours=1)))
+    history = [export_row(event) for event in events]
     ga4_dataset = f"ga4_{bq_settings.bq_dataset}"
     ga4_export = connect(load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_DATASET": ga4_dataset}))
     ga4_export.ensure_schema()  # creates the dataset (and loader tables nobody reads)
     ga4_export.query(create_table_sql(f"`{PROJECT}.{ga4_dataset}.events_fixture`", history))
     duck = _ddb_settings(tmp_path)
     connect(duck).ensure_schema()
-    insert_into_duckdb(duck.warehouse_path, history, tmp_path)
+    with duckdb.connect(str(duck.warehouse_path)) as con:
+        insert_events(con, "raw", events)
     bq_env = {
         **_bq_env(bq_settings),
         "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",

@@ -48,12 +48,13 @@ def test_every_task_retries_with_backoff_and_alerts(dag):
         assert task.owner != "airflow", task.task_id
 
 
-def test_wiring_generate_load_dbt_publish(dag):
+def test_wiring_generate_and_seed_history_then_load_dbt_publish(dag):
     ids = set(dag.task_ids)
-    assert {"generate", "load", "publish"} <= ids
+    assert {"generate", "seed_history", "load", "publish"} <= ids
     dbt_ids = {t for t in ids if t.startswith("dbt.")}
     for model in (
         "stg_streamed_events",
+        "stg_ga4_events",
         "int_sessions",
         "mart_attribution_credits",
         "mart_first_click",
@@ -63,6 +64,7 @@ def test_wiring_generate_load_dbt_publish(dag):
     ):
         assert f"dbt.{model}_model_build" in dbt_ids, model
     assert dag.get_task("generate").downstream_task_ids == {"load"}
+    assert dag.get_task("seed_history").downstream_task_ids == {"load"}
     roots = {t for t in dbt_ids if not dag.get_task(t).upstream_task_ids - {"load"}}
     assert dag.get_task("load").downstream_task_ids == roots
     assert dag.get_task("publish").upstream_task_ids <= dbt_ids

@@ -91,3 +91,13 @@ def test_cli_streams_large_batches_in_bounded_memory(tmp_path: Path):
     assert path.parent == tmp_path
     assert sum(1 for _ in path.open()) == 300_001
     assert int(peak_kib) < 120 * 1024, f"peak RSS {int(peak_kib) // 1024} MiB: events are not streamed"
+
+
+def test_no_two_events_share_user_time_and_name():
+    # What identifies a GA4 export event (stg_ga4_events' event_id). Journeys are capped at 28 days: a
+    # capped journey has fewer sessions, never two sessions at the same instant.
+    identities = [
+        (e["user_pseudo_id"], e["event_timestamp"], e["event_name"])
+        for e in generate_events(150_000, seed=3, end=datetime(2026, 11, 20, tzinfo=UTC), window=timedelta(hours=1))
+    ]
+    assert len(identities) == len(set(identities))

@@ -53,13 +53,18 @@ def one(con, sql: str):
 def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
     airflow_home, attribution_env, settings
 ):
-    env = {**airflow_home, **attribution_env}
+    env = {**airflow_home, **attribution_env, "ATTRIBUTION_HISTORY_DAYS": "1"}
     # A batch from another producer waits in the landing directory, next to the DAG's own batch.
     landed = write_batch(settings.landing_path, 2_000, seed=11, end=datetime.now(UTC))
 
     first = dags_test(env, {"synthetic_events": 500})
     assert first.returncode == 0, "first run failed"
     assert not list(settings.landing_path.glob("*.csv")), "landing directory emptied"
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        origins = dict(con.execute("select event_origin, count(*) from int_events group by 1").fetchall())
+        assert origins["stream"] == 2_500
+        history = one(con, "select count(*) from raw.ga4_events")
+        assert origins["ga4"] == history > 10_000, "an empty warehouse is seeded with a day of GA4 history"
 
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         conversions = one(con, "select count(distinct conversion_id) from mart_attribution_credits")
@@ -92,6 +97,8 @@ def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
     assert snapshot(settings) == before
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         assert one(con, "select count(*) from load_ledger") == 2
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert one(con, "select count(*) from raw.ga4_events") == history, "history is seeded once"
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -2,13 +2,10 @@
 
 The real export has many more fields; ``stg_ga4_events`` reads only these, so a table with these
 columns (the embedded warehouse's history, a test fixture) reads exactly like the export does.
+``history.EXPORT_SHAPE_SQL`` turns contract events into rows of this shape.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
-
-MICROS = 1_000_000
 
 _PARAM_VALUE = (("string_value", "string"), ("int_value", "int64"), ("float_value", "float64"),
                 ("double_value", "float64"))  # fmt: skip
@@ -50,36 +47,3 @@ def columns_ddl(dialect: str) -> str:
 
 STRING_PARAMS = ("source", "medium", "campaign", "page_location")
 """Event parameters GA4 sends as strings; ``ga_session_id`` is an integer parameter."""
-
-
-def _param(key: str, string_value: str | None = None, int_value: int | None = None) -> dict:
-    return {
-        "key": key,
-        "value": {"string_value": string_value, "int_value": int_value, "float_value": None, "double_value": None},
-    }
-
-
-def export_row(event: dict) -> dict:
-    """One event of the CSV contract (as the generator yields it) as a GA4 export row.
-
-    Campaign parameters sit in ``event_params`` on the events that carry them, as GA4 sends them;
-    ``traffic_source`` (the user's first acquisition) is not what attribution reads and stays empty.
-    """
-    params = [_param("ga_session_id", int_value=int(event["ga_session_id"]))]
-    params += [_param(key, string_value=event[key]) for key in STRING_PARAMS if event.get(key)]
-    revenue = event.get("purchase_revenue")
-    when = datetime.fromtimestamp(int(event["event_timestamp"]) / MICROS, UTC)
-    return {
-        "event_date": f"{when:%Y%m%d}",
-        "event_timestamp": int(event["event_timestamp"]),
-        "event_name": event["event_name"],
-        "event_params": params,
-        "user_pseudo_id": event["user_pseudo_id"],
-        "traffic_source": {"name": None, "medium": None, "source": None},
-        "ecommerce": {
-            "transaction_id": event.get("transaction_id") or None,
-            "purchase_revenue": float(revenue) if revenue else None,
-        },
-        "device": {"category": event.get("device_category") or None},
-        "geo": {"country": event.get("country") or None},
-    }

@@ -119,10 +119,14 @@ class JourneyModel:
         n_sessions = rng.choices([n for n, _ in SESSIONS_PER_JOURNEY], weights=[w for _, w in SESSIONS_PER_JOURNEY])[0]
 
         starts = [last_session_start]
+        earliest = last_session_start - MAX_JOURNEY_DAYS * DAY_MICROS
         for _ in range(n_sessions - 1):
-            gap = int(rng.expovariate(1 / (2.5 * DAY_MICROS)))
-            starts.append(max(starts[-1] - gap - 60 * MICROS, last_session_start - MAX_JOURNEY_DAYS * DAY_MICROS))
+            previous = starts[-1] - int(rng.expovariate(1 / (2.5 * DAY_MICROS))) - 60 * MICROS
+            if previous < earliest:  # the journey is MAX_JOURNEY_DAYS long at most: fewer sessions
+                break
+            starts.append(previous)
         starts.reverse()
+        n_sessions = len(starts)
 
         converts = rng.random() < 0.02 + 0.015 * (n_sessions - 1)
         buys_early = converts and n_sessions >= 3 and rng.random() < 0.2
