@@ -205,9 +205,10 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
         "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{ga4_dataset}",
         "ATTRIBUTION_GA4_TABLE": "events_fixture",
     }
-    for settings, env in ((duck, {
+    targets = ((duck, {
         "ATTRIBUTION_DUCKDB_PATH": str(duck.warehouse_path), "ATTRIBUTION_LANDING_DIR": str(duck.landing_path)
-    }), (bq_settings, bq_env)):  # fmt: skip
+    }), (bq_settings, bq_env))  # fmt: skip
+    for settings, env in targets:
         _land(settings, files)
         load_pending(settings, connect(settings))
         assert run_dbt(["build"], environ={**os.environ, **env}) == 0  # unit tests included
@@ -217,6 +218,15 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     assert origins["ga4"] == len(history) and origins["stream"] == 1400
     assert on_duckdb["mart_first_click"], "conversions to compare"
     assert on_bigquery == on_duckdb
+
+    # A later batch, built incrementally on both: returning users change existing conversions, so
+    # BigQuery's merges (and the rebuild MERGE of touchpoints and credits) run for real.
+    later = {"b2.csv": write_batch(tmp_path / "gen", 700, seed=40, end=end + timedelta(minutes=5)).read_bytes()}
+    for settings, env in targets:
+        _land(settings, later)
+        load_pending(settings, connect(settings))
+        assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
+    assert _marts(bq_settings) == _marts(duck) != on_duckdb
 
     # An incremental run reads only the last export days again: over the production `events_*` wildcard
     # that is a constant `_TABLE_SUFFIX` range BigQuery prunes shards by.

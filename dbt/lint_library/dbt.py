@@ -20,3 +20,11 @@ def type_bigint():
 
 def type_numeric():
     return "decimal(28, 6)"
+
+
+def current_timestamp():
+    return "now()"
+
+
+def type_timestamp():
+    return "timestamp"

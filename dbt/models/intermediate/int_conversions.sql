@@ -2,11 +2,24 @@
 -- one row per order. A transaction_id sent more than once is one conversion, its first occurrence wins;
 -- without a transaction_id the event is its own conversion.
 
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='conversion_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
+-- Incremental: only the conversions of users with new events, and of users sharing a transaction_id
+-- with them (a conversion never disappears, so merging on conversion_id replaces it).
 events as (
 
     select * from {{ ref('int_events') }}
+
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
 
 ),
 
@@ -49,7 +62,8 @@ conversions as (
         revenue,
         converted_at_micros,
         converted_at,
-        cast(converted_at as date) as conversion_date
+        cast(converted_at as date) as conversion_date,
+        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
 
     from conversion_events
 

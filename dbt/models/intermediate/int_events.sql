@@ -1,6 +1,9 @@
 -- The one event shape every downstream model reads: GA4 history and streamed events, each row tagged
 -- with where it came from (event_origin). The two do not overlap in time: history ends where the
--- stream begins (README: GA4 history), so no event is counted twice.
+-- stream begins (README: GA4 history), so no event is counted twice. A view: incremental models
+-- downstream read only their touched users' events from it.
+
+{{ config(materialized='view') }}
 
 with
 
@@ -34,7 +37,8 @@ events as (
         purchase_revenue,
         event_timestamp,
         event_at,
-        event_date
+        event_date,
+        loaded_at
 
     from ga4_events
 
@@ -56,7 +60,8 @@ events as (
         purchase_revenue,
         event_timestamp,
         event_at,
-        event_date
+        event_date,
+        loaded_at
 
     from streamed_events
 

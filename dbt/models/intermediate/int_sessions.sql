@@ -2,11 +2,24 @@
 -- started and the traffic source of its earliest event that carries one, classified into GA4's
 -- default channel group. A session with no sourced event is direct.
 
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key=['user_pseudo_id', 'ga_session_id'],
+        on_schema_change='fail',
+    )
+}}
+
 with
 
+-- Incremental: only the sessions of users with new events (a session only ever gains events, so
+-- merging on the session replaces it).
 events as (
 
     select * from {{ ref('int_events') }}
+
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
 
 ),
 
@@ -90,7 +103,8 @@ sessions as (
         ) }} as channel_group,
         session_sources.source = '(direct)' as is_direct,
         session_sources.session_start_micros,
-        session_sources.session_started_at
+        session_sources.session_started_at,
+        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
 
     from session_sources
 

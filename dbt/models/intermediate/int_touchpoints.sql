@@ -4,8 +4,18 @@
 
 {%- set lookback_micros = var('lookback_days') | int * 86400000000 %}
 
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='fail',
+        **rebuild_rows_by('conversion_id'),
+    )
+}}
+
 with
 
+-- Incremental: the touchpoints of touched users' conversions are rebuilt whole (a touchpoint can
+-- leave the lookback window when a late event moves a session's start or a conversion's time).
 conversions as (
 
     select
@@ -14,11 +24,15 @@ conversions as (
 
     from {{ ref('int_conversions') }}
 
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+
 ),
 
 sessions as (
 
     select * from {{ ref('int_sessions') }}
+
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
 
 ),
 
@@ -72,7 +86,8 @@ touchpoints as (
         touched_at,
         converted_at_micros,
         converted_at,
-        conversion_date
+        conversion_date,
+        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
 
     from qualifying_sessions
 

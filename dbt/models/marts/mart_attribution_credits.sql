@@ -13,11 +13,22 @@
     {{- exceptions.raise_compiler_error('time_decay_half_life_days must be > 0') }}
 {%- endif %}
 
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='fail',
+        **rebuild_rows_by('conversion_id'),
+    )
+}}
+
 with
 
+-- Incremental: the credits of touched users' conversions are rebuilt whole.
 touchpoints as (
 
     select * from {{ ref('int_touchpoints') }}
+
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
 
 ),
 
@@ -164,7 +175,8 @@ attribution_credits as (
         credits.credit * touchpoints.revenue as attributed_revenue,
         touchpoints.touched_at,
         touchpoints.converted_at,
-        touchpoints.conversion_date
+        touchpoints.conversion_date,
+        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
 
     from credits
 

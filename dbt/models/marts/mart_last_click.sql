@@ -2,11 +2,23 @@
 -- with its traffic source and the full revenue, for consumers that want one channel per conversion.
 -- Read from the credits mart, so the two always agree.
 
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='conversion_id',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
+-- Incremental: the touched users' conversions (every conversion always has exactly one row here).
 credits as (
 
     select * from {{ ref('mart_attribution_credits') }}
+
+    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
 
 ),
 
@@ -23,7 +35,8 @@ last_click as (
         revenue,
         touched_at,
         converted_at,
-        conversion_date
+        conversion_date,
+        _events_loaded_at
 
     from credits
 

@@ -2,7 +2,7 @@
 -- Incremental: the first build reads every export day (from var ga4_first_day if set); later runs read
 -- only the last var ga4_reload_days days before the newest one already here, because GA4 rewrites
 -- recent daily tables for late hits. Rows are keyed by a hash of what identifies a GA4 event, so a
--- reloaded day merges instead of duplicating, and exact duplicate rows in the export collapse.
+-- re-read day adds only its new events, and exact duplicate rows in the export collapse.
 
 {{
     config(
@@ -101,7 +101,8 @@ renamed as (
         ---------- timestamps
         event_timestamp,
         {{ timestamp_from_micros('event_timestamp') }} as event_at,
-        cast({{ timestamp_from_micros('event_timestamp') }} as date) as event_date
+        cast({{ timestamp_from_micros('event_timestamp') }} as date) as event_date,
+        cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }}) as loaded_at
 
     from numbered
 
@@ -111,3 +112,9 @@ renamed as (
 )
 
 select * from renamed
+
+{% if is_incremental() %}
+    -- A re-read day only adds the events that are new: loaded ones keep their loaded_at, so
+    -- downstream models do not recompute their users again.
+    where event_id not in (select loaded.event_id from {{ this }} as loaded)
+{% endif %}

@@ -1,0 +1,22 @@
+{#- dbt's merge on BigQuery, plus the rebuild of rebuild_rows_by models: every source row is inserted,
+    and one source row per key, flagged as a marker, matches and deletes the target's old rows of
+    that key. Other models get dbt's own merge. -#}
+{% macro bigquery__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates=none) %}
+    {%- set key = config.get('meta', {}).get('rebuild_rows_by') -%}
+    {%- if not key -%}
+        {{- return(dbt.default__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates)) -}}
+    {%- endif -%}
+    {%- set columns = get_quoted_csv(dest_columns | map(attribute='name')) -%}
+    merge into {{ target }} as dbt_internal_dest
+    using (
+        select *, false as dbt_is_marker from {{ source }}
+        union all
+        select * except (dbt_copy), true as dbt_is_marker from (
+            select *, row_number() over (partition by {{ key }}) as dbt_copy from {{ source }}
+        ) where dbt_copy = 1
+    ) as dbt_internal_source
+    on dbt_internal_source.dbt_is_marker and dbt_internal_dest.{{ key }} = dbt_internal_source.{{ key }}
+    when matched then delete
+    when not matched and not dbt_internal_source.dbt_is_marker then
+        insert ({{ columns }}) values ({{ columns }})
+{% endmacro %}
