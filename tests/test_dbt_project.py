@@ -96,3 +96,26 @@ def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
     assert ga4_events() == len(history) + len(late)
     assert dbt(attribution_env, "build", "--full-refresh", *WITHOUT_UNIT_TESTS) == 0
     assert ga4_events() == len(history) + len(late) + len(ancient)
+
+
+def test_every_model_and_column_is_documented(settings: Settings, attribution_env: dict[str, str]):
+    import json
+
+    from attribution.settings import DBT_PROJECT_DIR
+
+    connect(settings).ensure_schema()
+    assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
+    assert dbt(attribution_env, "docs", "generate") == 0  # the catalog: the columns each relation really has
+    target = DBT_PROJECT_DIR / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
+    undocumented = []
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "model":
+            continue
+        if not node["description"].strip():
+            undocumented.append(node["name"])
+        documented = {name.lower() for name, column in node["columns"].items() if column["description"].strip()}
+        actual = {name.lower() for name in catalog["nodes"][unique_id]["columns"]}
+        undocumented += [f"{node['name']}.{column}" for column in sorted(actual - documented)]
+    assert undocumented == []
