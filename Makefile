@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop run-once dbt test lint pytest clean
+.PHONY: help setup lock demo stop dashboard run-once dbt test lint pytest clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,11 +53,14 @@ lock: | $(UV)  ## Re-resolve both lock files from requirements*.txt
 	$(UV) pip compile --quiet requirements-dbt.txt -o requirements-dbt.lock --override uv-overrides.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28
 	$(UV) pip compile --quiet requirements-emulator.txt -o requirements-emulator.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-demo: setup  ## Airflow UI on 127.0.0.1:8080, the pipeline on schedule, a first run awaited and summarised
+demo: setup  ## Airflow UI on 127.0.0.1:8080, dashboard on :8501, the pipeline on schedule, a first run awaited
 	$(PY) -m attribution.local_stack start
 
 stop:  ## Stop everything `make demo` started
 	@test -x $(PY) && $(PY) -m attribution.local_stack stop || true
+
+dashboard: setup  ## The dashboard alone on http://127.0.0.1:8501 (reads what the pipeline published)
+	$(PY) -m attribution.local_stack dashboard
 
 run-once: setup  ## Exactly one DAG run (airflow dags test); exit code = the run's outcome
 	$(PY) -m attribution.local_stack run-once

@@ -25,8 +25,18 @@ DAG_ID = "attribution_pipeline"
 HOST, PORT = "127.0.0.1", 8080
 BASE_URL = f"http://{HOST}:{PORT}"
 ADMIN_USER = "admin"
-SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 VENV_BIN = Path(sys.executable).parent
+DASHBOARD_URL = "http://127.0.0.1:8501"
+DASHBOARD = [
+    str(VENV_BIN / "streamlit"), "run", str(PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"),
+    "--server.address", "127.0.0.1", "--server.port", "8501", "--server.headless", "true",
+    "--browser.gatherUsageStats", "false",
+]  # fmt: skip
+SERVICES = {
+    **{name: [str(VENV_BIN / "airflow"), name] for name in ("api-server", "scheduler", "dag-processor", "triggerer")},
+    "dashboard": DASHBOARD,
+}
+"""What `make demo` starts, each in its own process group; `make stop` ends them."""
 
 
 def airflow_home(environ: dict[str, str] | None = None) -> Path:
@@ -145,13 +155,13 @@ def start() -> int:
     init(env)
     logs = airflow_home(env) / "logs" / "services"
     logs.mkdir(parents=True, exist_ok=True)
-    for service in SERVICES:
+    for service, command in SERVICES.items():
         if _running(env, service):
             print(f"{service}: already running")
             continue
         with (logs / f"{service}.log").open("ab") as log:
             process = subprocess.Popen(
-                [str(VENV_BIN / "airflow"), service],
+                command,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -177,6 +187,7 @@ def start() -> int:
     )
     print(f"run {run['dag_run_id']}: {state}\n")
     print(f"Airflow UI: {BASE_URL}  (user {ADMIN_USER}, password {password})")
+    print(f"Dashboard:  {DASHBOARD_URL}")
     from attribution.summary import print_summary
 
     print_summary(load_settings())
@@ -205,11 +216,13 @@ def stop() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attribution.local_stack")
-    parser.add_argument("command", choices=("init", "run-once", "start", "stop"))
+    parser.add_argument("command", choices=("init", "run-once", "start", "stop", "dashboard"))
     command = parser.parse_args(argv).command
     if command == "init":
         init(airflow_env())
         return 0
+    if command == "dashboard":  # in the foreground, until Ctrl-C
+        return subprocess.call(DASHBOARD, env=airflow_env())
     return {"run-once": run_once, "start": start, "stop": stop}[command]()
 
 

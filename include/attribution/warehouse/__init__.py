@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -46,6 +47,13 @@ class Warehouse(Protocol):
     def publish(self) -> dict[str, int]:
         """Make the marts available to the dashboard; returns row counts of what was published."""
 
+    def query_served(self, sql: str) -> list[dict]:
+        """Query what the dashboard may read; ``{name}`` in ``sql`` stands for a served relation
+        (SERVED_RELATIONS, ``load_ledger``, ``quarantined_rows``)."""
+
+    def served_at(self) -> datetime | None:
+        """When the served marts were last replaced (UTC, naive); None before the first publish."""
+
 
 SERVED_RELATIONS = (
     "mart_attribution_credits",
@@ -54,7 +62,8 @@ SERVED_RELATIONS = (
     "mart_attribution_daily",
     "mart_live_events",
 )
-"""What the dashboard reads."""
+"""What the dashboard reads (with the load ledger and the quarantine)."""
+SERVED_TABLES = (*SERVED_RELATIONS, "load_ledger", "quarantined_rows")
 
 
 def connect(settings: Settings) -> Warehouse:

@@ -11,17 +11,18 @@ import csv
 import dataclasses
 import tempfile
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from attribution import ga4_export
 from attribution.landing import BatchFile, inspect
 from attribution.settings import GA4_HISTORY_TABLE, Settings
 from attribution.validation import check_rows
-from attribution.warehouse import SERVED_RELATIONS, LoadReport
+from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 GCP_CONN_ID = "google_cloud_default"
 
@@ -137,6 +138,20 @@ class BigQueryWarehouse:
 
     def query(self, sql: str) -> list[dict]:
         return self._run(sql)
+
+    def query_served(self, sql: str) -> list[dict]:
+        rows = self._run(sql.format(**{name: self._table(name) for name in SERVED_TABLES}))
+        # BigQuery returns aware datetimes; the dashboard works in naive UTC like DuckDB.
+        return [{k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+                 for k, v in row.items()} for row in rows]  # fmt: skip
+
+    def served_at(self) -> datetime | None:
+        """On BigQuery the marts are served where dbt builds them: when the credits mart last changed."""
+        try:
+            table = self.client.get_table(f"{self.project}.{self.dataset}.mart_attribution_credits")
+        except NotFound:
+            return None
+        return table.modified.astimezone(UTC).replace(tzinfo=None) if table.modified else None
 
     def publish(self) -> dict[str, int]:
         """On BigQuery the marts are the serving tables: report their sizes."""

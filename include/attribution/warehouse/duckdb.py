@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,7 @@ from attribution import ga4_export
 from attribution.landing import BatchFile, inspect
 from attribution.settings import GA4_HISTORY_TABLE
 from attribution.validation import check_rows, sql_ident, sql_literal
-from attribution.warehouse import SERVED_RELATIONS, LoadReport
+from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 
 class DuckDBWarehouse:
@@ -78,6 +79,19 @@ class DuckDBWarehouse:
             cursor = con.execute(sql, params or [])
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def query_served(self, sql: str) -> list[dict]:
+        # The snapshot, never the warehouse: a reader on the warehouse file would lock out the pipeline.
+        with duckdb.connect(str(self.snapshot_path), read_only=True) as con:
+            cursor = con.execute(sql.format(**{name: name for name in SERVED_TABLES}))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def served_at(self) -> datetime | None:
+        if not self.snapshot_path.exists():
+            return None
+        with duckdb.connect(str(self.snapshot_path), read_only=True) as con:
+            return con.execute("select published_at from published").fetchone()[0]
 
     def publish(self) -> dict[str, int]:
         """Copy the marts and the ledger into the serving snapshot and swap it in atomically.

@@ -1,0 +1,75 @@
+"""The dashboard page through Streamlit's AppTest, on a small warehouse built and published for real."""
+
+import os
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from attribution.dashboard.data import inert
+from attribution.dbt_cli import run_dbt
+from attribution.generator import write_batch
+from attribution.landing import load_pending
+from attribution.settings import PROJECT_ROOT, load_settings
+from attribution.warehouse import connect
+
+APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> dict[str, str]:
+    """A warehouse with two batches, built by dbt and published: the environment that points at it."""
+    root = tmp_path_factory.mktemp("served")
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(root / "w.duckdb"), "ATTRIBUTION_LANDING_DIR": str(root / "landing")}
+    settings = load_settings(env)
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    for seed in (1, 2):
+        write_batch(settings.landing_path, 3_000, seed=seed, end=end)
+    load_pending(settings, connect(settings))
+    assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
+    connect(settings).publish()
+    return env
+
+
+def page(env: dict[str, str], monkeypatch) -> AppTest:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
+    app = page(served, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    settings = load_settings(served)
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        for model, mart in (("First-click", "mart_first_click"), ("Last-click", "mart_last_click")):
+            conversions, revenue = con.execute(f"select count(*), sum(revenue) from {mart}").fetchone()
+            assert metrics[f"{model} conversions"] == f"{conversions:,.0f}"
+            assert metrics[f"{model} revenue"] == f"${float(revenue):,.2f}"
+    assert len(app.get("vega_lite_chart")) == 2, "model comparison and trend charts"
+    live = app.dataframe[-1].value
+    assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
+
+
+def test_filters_narrow_every_figure(served, monkeypatch):
+    app = page(served, monkeypatch)
+    app.sidebar.multiselect[0].set_value(["linear"]).run()  # models
+    app.sidebar.multiselect[1].set_value(["Email"]).run()  # channels
+    assert not app.exception
+    campaigns = app.dataframe[0].value
+    assert set(campaigns["attribution_model"]) == {"linear"} and set(campaigns["channel_group"]) == {"Email"}
+
+
+def test_before_the_first_publish_the_page_says_so(tmp_path, monkeypatch):
+    app = page({"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb")}, monkeypatch)
+    assert "Nothing served yet" in app.info[0].value
+
+
+def test_downloads_neutralise_spreadsheet_formulas():
+    frame = pd.DataFrame({"campaign": ['=HYPERLINK("http://x","y")', "spring", "+1", None], "n": [1, 2, 3, 4]})
+    campaigns = inert(frame)["campaign"].tolist()
+    assert campaigns[:3] == ['\'=HYPERLINK("http://x","y")', "spring", "'+1"] and pd.isna(campaigns[3])
