@@ -14,12 +14,12 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop dashboard run-once dbt test lint pytest clean
+.PHONY: help setup lock demo stop dashboard run-once dbt test lint pytest test-packages clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.synced $(DBT_VENV)/.synced dbt/target/manifest.json  ## Install both environments and build the dbt manifest (idempotent)
+setup: $(VENV)/.synced $(DBT_VENV)/.synced dbt/target/manifest.json dbt/target/index.html  ## Install both environments, build the dbt manifest and docs (idempotent)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -48,6 +48,19 @@ dbt/target/manifest.json: $(DBT_SOURCES) $(VENV)/.synced $(DBT_VENV)/.synced
 	$(PY) -m attribution.dbt_cli parse --quiet
 	touch $@
 
+# The dbt docs that Cosmos's plugin serves in the Airflow UI: models, columns, tests and lineage from
+# the manifest, no warehouse needed. `make dbt ARGS="docs generate"` adds column types and compiled SQL.
+dbt/target/index.html: dbt/target/manifest.json
+	$(PY) -m attribution.dbt_cli docs generate --no-compile --empty-catalog --quiet
+
+# Test-only system packages: Debian's Chromium and its WebDriver for the dashboard's browser test.
+BROWSER_PACKAGES := chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+test-packages:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }
+
 lock: | $(UV)  ## Re-resolve both lock files from requirements*.txt
 	$(UV) pip compile --quiet requirements.txt -o requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 	$(UV) pip compile --quiet requirements-dbt.txt -o requirements-dbt.lock --override uv-overrides.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28
@@ -73,7 +86,7 @@ lint: setup  ## ruff and sqlfluff
 	$(VENV)/bin/ruff format --check dags include plugins tests
 	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests
 
-pytest: setup $(EMULATOR_VENV)/.synced
+pytest: setup $(EMULATOR_VENV)/.synced test-packages
 	$(VENV)/bin/pytest
 
 test: lint pytest  ## Lint, then the whole test suite

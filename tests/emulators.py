@@ -10,15 +10,10 @@ Both live in the test-only environment ``.venv-emulator`` (``requirements-emulat
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from servers import serving
 
 from attribution.settings import PROJECT_ROOT
 
@@ -28,39 +23,10 @@ PROJECT = "local-project"
 ANONYMOUS_GCP_CONNECTION = json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _serving(name: str, command: list[str], ready_path: str, log_path: Path) -> Iterator[str]:
-    """Run ``command`` (with ``{port}`` filled in) until ``ready_path`` answers; yields the endpoint."""
+def _serving(name: str, command: list[str], ready_path: str, log_path: Path) -> AbstractContextManager[str]:
     if not (EMULATOR_BIN / command[0]).exists():
         raise RuntimeError(f"{name} emulator missing: run `make .venv-emulator/.synced` (make test does)")
-    port = _free_port()
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(EMULATOR_BIN / command[0]), *(arg.format(port=port) for arg in command[1:])],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(endpoint + ready_path, timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} emulator did not start: {log_path.read_text()}") from None
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+    return serving(f"{name} emulator", [str(EMULATOR_BIN / command[0]), *command[1:]], ready_path, log_path)
 
 
 def running_bigquery_emulator(directory: Path) -> AbstractContextManager[str]:

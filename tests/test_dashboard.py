@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from attribution.dashboard.data import inert
+from attribution.dashboard.data import DashboardData, Filters, inert
 from attribution.dbt_cli import run_dbt
 from attribution.generator import write_batch
 from attribution.landing import load_pending
@@ -33,6 +33,12 @@ def served(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+def table(app: AppTest, *columns: str) -> pd.DataFrame:
+    """The page's one table that has ``columns``."""
+    [frame] = [df.value for df in app.dataframe if set(columns) <= set(df.value.columns)]
+    return frame
+
+
 def page(env: dict[str, str], monkeypatch) -> AppTest:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -50,6 +56,11 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
             conversions, revenue = con.execute(f"select count(*), sum(revenue) from {mart}").fetchone()
             assert metrics[f"{model} conversions"] == f"{conversions:,.0f}"
             assert metrics[f"{model} revenue"] == f"${float(revenue):,.2f}"
+        shift = table(app, "revenue_shift").set_index("channel_group")
+        per_channel = dict(con.execute(
+            "select channel_group, sum(revenue) from mart_first_click group by 1").fetchall())  # fmt: skip
+    assert shift["first_click_revenue"].to_dict() == pytest.approx({k: float(v) for k, v in per_channel.items()})
+    assert (shift["revenue_shift"] == shift["last_click_revenue"] - shift["first_click_revenue"]).all()
     assert len(app.get("vega_lite_chart")) == 2, "model comparison and trend charts"
     live = app.dataframe[-1].value
     assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
@@ -60,8 +71,17 @@ def test_filters_narrow_every_figure(served, monkeypatch):
     app.sidebar.multiselect[0].set_value(["linear"]).run()  # models
     app.sidebar.multiselect[1].set_value(["Email"]).run()  # channels
     assert not app.exception
-    campaigns = app.dataframe[0].value
+    campaigns = table(app, "campaign", "attribution_model")
     assert set(campaigns["attribution_model"]) == {"linear"} and set(campaigns["channel_group"]) == {"Email"}
+    assert set(table(app, "revenue_shift")["channel_group"]) == {"Email"}
+
+
+def test_filter_values_never_reach_sql_unchecked(served):
+    data = DashboardData(load_settings(served))
+    days = data.date_range()
+    with pytest.raises(ValueError, match="not a model or channel name"):
+        data.by_campaign(Filters(*days, channels=("Email') or ('1' = '1",)))
+    assert data.by_campaign(Filters(*days, models=())).empty
 
 
 def test_before_the_first_publish_the_page_says_so(tmp_path, monkeypatch):

@@ -3,6 +3,8 @@
 import json
 import shutil
 import threading
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -10,12 +12,18 @@ from typing import ClassVar
 
 import duckdb
 import pytest
+from browser import chromium, open_dashboard, wait_for
 from conftest import run
+from servers import free_port, serving
 
+from attribution.dashboard.data import DashboardData, Filters
 from attribution.generator import write_batch
 from attribution.local_stack import DAG_ID, VENV_BIN
-from attribution.settings import Settings
+from attribution.settings import PROJECT_ROOT, Settings
 from attribution.warehouse import SERVED_RELATIONS
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+"""Kept after the run (git-ignored): the dashboard's screenshot."""
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +58,73 @@ def one(con, sql: str):
     return con.execute(sql).fetchone()[0]
 
 
+@contextmanager
+def dashboard_server(env: dict[str, str], log: Path):
+    """The dashboard exactly as `make dashboard` serves it, on a free port."""
+    port = free_port()
+    env = {**env, "ATTRIBUTION_DASHBOARD_URL": f"http://127.0.0.1:{port}"}
+    command = [str(VENV_BIN / "python"), "-m", "attribution.local_stack", "dashboard"]
+    with serving("dashboard", command, "/_stcore/health", log, env=env, port=port) as url:
+        yield url
+
+
+@contextmanager
+def reading_the_served_marts(settings: Settings):
+    """A reader that keeps running every dashboard query while the pipeline works; yields its tally."""
+    tally = {"reads": 0, "errors": []}
+    stop = threading.Event()
+
+    def read():
+        data = DashboardData(settings)
+        while not stop.is_set():
+            try:
+                if data.warehouse.served_at() and (days := data.date_range()):
+                    data.daily(Filters(*days)), data.by_campaign(Filters(*days)), data.live_events(), data.health()
+                    tally["reads"] += 1
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                tally["errors"].append(repr(error))
+            time.sleep(0.2)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield tally
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+
+
+def shown_click_figures(settings: Settings) -> dict[str, str]:
+    """First/last-click figures as the dashboard must show them: straight from the served marts."""
+    shown = {}
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        for label, mart in (("First-click", "mart_first_click"), ("Last-click", "mart_last_click")):
+            conversions, revenue = con.execute(f"select count(*), sum(revenue) from {mart}").fetchone()
+            shown[f"{label} conversions"] = f"{conversions:,.0f}"
+            shown[f"{label} revenue"] = f"${float(revenue):,.2f}"
+    return shown
+
+
 def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
-    airflow_home, attribution_env, settings
+    airflow_home, attribution_env, settings, tmp_path: Path
 ):
     env = {**airflow_home, **attribution_env, "ATTRIBUTION_HISTORY_DAYS": "1"}
     # A batch from another producer waits in the landing directory, next to the DAG's own batch.
     landed = write_batch(settings.landing_path, 2_000, seed=11, end=datetime.now(UTC))
+    # The dashboard is open all along, and another reader runs its queries in a loop: the pipeline's
+    # writers and the dashboard's readers must never meet on a lock.
+    with (
+        dashboard_server(env, tmp_path / "dashboard.log") as dashboard_url,
+        reading_the_served_marts(settings) as reader,
+        chromium(tmp_path / "chromium") as browser,
+    ):
+        _two_runs_with_the_dashboard_open(env, settings, landed, browser, dashboard_url)
+    assert reader["errors"] == [] and reader["reads"] > 10, reader
+    served_log = (tmp_path / "dashboard.log").read_text()
+    assert "Traceback" not in served_log and "IO Error" not in served_log, served_log
 
+
+def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, browser, dashboard_url: str):
     first = dags_test(env, {"synthetic_events": 500})
     assert first.returncode == 0, "first run failed"
     assert not list(settings.landing_path.glob("*.csv")), "landing directory emptied"
@@ -90,11 +158,23 @@ def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
         assert multi_touch > 0, "journeys span several sessions"
     before = snapshot(settings)
 
+    # In headless Chromium: the charts draw and the figures are the marts' (the default filters
+    # span the last 30 days of conversions, i.e. all of them here).
+    expected = shown_click_figures(settings)
+    shown = open_dashboard(browser, dashboard_url)
+    assert {label: shown[label] for label in expected} == expected
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
     # Same files land again and the run generates nothing: nothing may change.
     shutil.copy(settings.archive_path / landed.name, settings.landing_path / landed.name)
-    second = dags_test(env, {"synthetic_events": 0})
+    second = dags_test(env, {"synthetic_events": 0})  # the page stays open; its live panel refreshes
     assert second.returncode == 0, "second run failed"
     assert snapshot(settings) == before
+    assert not browser.find_elements("css selector", '[data-testid="stException"]')
+    wait_for(browser, '[data-testid="stDataFrame"]', count=3)  # first vs last, campaigns, live events
+    reloaded = open_dashboard(browser, dashboard_url)
+    assert {label: reloaded[label] for label in expected} == shown_click_figures(settings)
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         assert one(con, "select count(*) from load_ledger") == 2
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:

@@ -77,6 +77,7 @@ def test_ga4_history_relation_per_target():
             {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_BQ_PROJECT": "p", "ATTRIBUTION_GA4_TABLE": "events_*x"},
             "ATTRIBUTION_GA4_TABLE must be a table name",
         ),
+        ({"ATTRIBUTION_DASHBOARD_URL": "javascript:alert(1)"}, "ATTRIBUTION_DASHBOARD_URL must be http"),
     ],
 )
 def test_bad_values_fail_with_the_variable_named(environ, message):

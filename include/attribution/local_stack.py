@@ -16,27 +16,34 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from attribution.settings import PROJECT_ROOT, load_settings
+from attribution.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
 
 DAG_ID = "attribution_pipeline"
 HOST, PORT = "127.0.0.1", 8080
 BASE_URL = f"http://{HOST}:{PORT}"
 ADMIN_USER = "admin"
 VENV_BIN = Path(sys.executable).parent
-DASHBOARD_URL = "http://127.0.0.1:8501"
-DASHBOARD = [
-    str(VENV_BIN / "streamlit"), "run", str(PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"),
-    "--server.address", "127.0.0.1", "--server.port", "8501", "--server.headless", "true",
-    "--browser.gatherUsageStats", "false",
-]  # fmt: skip
-SERVICES = {
-    **{name: [str(VENV_BIN / "airflow"), name] for name in ("api-server", "scheduler", "dag-processor", "triggerer")},
-    "dashboard": DASHBOARD,
-}
-"""What `make demo` starts, each in its own process group; `make stop` ends them."""
+DASHBOARD_APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
+
+
+def dashboard_command(environ: dict[str, str] | None = None) -> list[str]:
+    """Streamlit serving the dashboard on the host and port of ATTRIBUTION_DASHBOARD_URL."""
+    url = urllib.parse.urlsplit(load_settings(environ).dashboard_url)
+    return [
+        str(VENV_BIN / "streamlit"), "run", str(DASHBOARD_APP),
+        "--server.address", url.hostname, "--server.port", str(url.port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+
+
+def services(env: dict[str, str]) -> dict[str, list[str]]:
+    """What `make demo` starts, each in its own process group; `make stop` ends them."""
+    airflow = ("api-server", "scheduler", "dag-processor", "triggerer")
+    return {**{name: [str(VENV_BIN / "airflow"), name] for name in airflow}, "dashboard": dashboard_command(env)}
 
 
 def airflow_home(environ: dict[str, str] | None = None) -> Path:
@@ -74,6 +81,10 @@ def airflow_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     }
     # Cosmos reports usage to a public endpoint by default: not from here.
     defaults["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+    # Cosmos's plugin serves the dbt docs that `make setup` generates (Browse → dbt docs (attribution)).
+    defaults["AIRFLOW__COSMOS__DBT_DOCS_PROJECTS"] = json.dumps(
+        {"attribution": {"dir": str(DBT_PROJECT_DIR / "target"), "name": "dbt docs (attribution)"}}
+    )
     return env | defaults | {k: v for k, v in env.items() if k.startswith("AIRFLOW__")}
 
 
@@ -155,7 +166,7 @@ def start() -> int:
     init(env)
     logs = airflow_home(env) / "logs" / "services"
     logs.mkdir(parents=True, exist_ok=True)
-    for service, command in SERVICES.items():
+    for service, command in services(env).items():
         if _running(env, service):
             print(f"{service}: already running")
             continue
@@ -187,7 +198,7 @@ def start() -> int:
     )
     print(f"run {run['dag_run_id']}: {state}\n")
     print(f"Airflow UI: {BASE_URL}  (user {ADMIN_USER}, password {password})")
-    print(f"Dashboard:  {DASHBOARD_URL}")
+    print(f"Dashboard:  {load_settings(env).dashboard_url}")
     from attribution.summary import print_summary
 
     print_summary(load_settings())
@@ -197,7 +208,7 @@ def start() -> int:
 
 def stop() -> int:
     env = airflow_env()
-    for service in SERVICES:
+    for service in services(env):
         pid_file = _pid_file(env, service)
         if not pid_file.exists():
             continue
@@ -222,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         init(airflow_env())
         return 0
     if command == "dashboard":  # in the foreground, until Ctrl-C
-        return subprocess.call(DASHBOARD, env=airflow_env())
+        env = airflow_env()
+        return subprocess.call(dashboard_command(env), env=env)
     return {"run-once": run_once, "start": start, "stop": stop}[command]()
 
 

@@ -76,6 +76,10 @@ class Settings:
         "table in ATTRIBUTION_GA4_SOURCE to read: the `events_*` wildcard (pruned by `_TABLE_SUFFIX`)"
         " or one table / view with the export's columns (pruned by `event_date`)",
     )
+    dashboard_url: str = _setting(
+        "http://127.0.0.1:8501",
+        "where the dashboard is reached: `make dashboard` serves on its host and port, the Airflow UI links to it",
+    )
 
     def __post_init__(self) -> None:
         if self.target not in _TARGETS:
@@ -89,6 +93,8 @@ class Settings:
             raise SettingsError(
                 f"{_env('landing_dir')} must be a local directory or gs://bucket/prefix, got {self.landing_dir!r}"
             )
+        if not re.match(r"^https?://[A-Za-z0-9.-]+:\d{1,5}/?$", self.dashboard_url):
+            raise SettingsError(f"{_env('dashboard_url')} must be http(s)://host:port, got {self.dashboard_url!r}")
         if self.target == "bigquery":
             if not self.bq_project:
                 raise SettingsError(f"{_env('bq_project')} is required when {_env('target')}=bigquery")

@@ -2,11 +2,14 @@
 
 On DuckDB the served marts are the serving snapshot that the DAG's publish task replaces atomically
 (never the warehouse file the pipeline writes); on BigQuery they are the mart tables themselves.
-Every query here is plain SQL that both read the same way.
+Every query here is plain SQL that both read the same way. A page render reads the daily mart once
+(``daily``); the trend, the channel comparison and the first/last-click totals are views of it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,17 +18,20 @@ import pandas as pd
 from attribution.settings import Settings
 from attribution.warehouse import connect
 
+MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
 TREND_DAYS = 14
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cells starting with these run as formulas when a downloaded CSV is opened in a spreadsheet."""
+FILTER_VALUE = re.compile(r"[A-Za-z0-9 _&/().-]{1,64}")
+"""Model and channel-group names; anything else never reaches SQL (no quoting rule fits both dialects)."""
 
 
 @dataclass(frozen=True)
 class Filters:
     first_day: date
     last_day: date
-    models: tuple[str, ...]
-    channels: tuple[str, ...]
+    models: tuple[str, ...] = MODELS
+    channels: tuple[str, ...] = ()  # empty: every channel
 
 
 class DashboardData:
@@ -43,52 +49,30 @@ class DashboardData:
             return None
         return row["first_day"], row["last_day"]
 
+    def channels(self) -> list[str]:
+        rows = self.warehouse.query_served(
+            "select distinct channel_group from {mart_attribution_daily} order by channel_group"
+        )
+        return [row["channel_group"] for row in rows]
+
     def daily(self, filters: Filters) -> pd.DataFrame:
-        """Attributed conversions and revenue per day, model and channel inside the filters."""
-        frame = self._frame(
+        """Attributed conversions and revenue per day, model and channel: every model, the filters' days
+        and channels (first/last-click totals stay visible whatever models are picked)."""
+        return self._frame(
             "select conversion_date, attribution_model, channel_group, sum(conversions) as conversions,"
             " sum(revenue) as revenue from {mart_attribution_daily}"
-            f" where conversion_date between date '{filters.first_day}' and date '{filters.last_day}'"
+            f" where {_where(filters, models=False)}"
             " group by conversion_date, attribution_model, channel_group"
         )
-        return _keep(frame, filters)
-
-    def trend(self, filters: Filters) -> pd.DataFrame:
-        """The last TREND_DAYS days up to the newest data in the filters (the GA4 sample ends in 2021)."""
-        daily = self.daily(filters)
-        if daily.empty:
-            return daily
-        end = daily["conversion_date"].max()
-        recent = daily[daily["conversion_date"] > end - timedelta(days=TREND_DAYS)]
-        return recent.groupby(["conversion_date", "attribution_model"], as_index=False)[
-            ["conversions", "revenue"]
-        ].sum()
-
-    def by_channel(self, filters: Filters) -> pd.DataFrame:
-        """Every model side by side per channel."""
-        daily = self.daily(filters)
-        return daily.groupby(["channel_group", "attribution_model"], as_index=False)[["conversions", "revenue"]].sum()
 
     def by_campaign(self, filters: Filters) -> pd.DataFrame:
         frame = self._frame(
             "select attribution_model, channel_group, source, medium, campaign, sum(credit) as conversions,"
             " sum(attributed_revenue) as revenue from {mart_attribution_credits}"
-            f" where conversion_date between date '{filters.first_day}' and date '{filters.last_day}'"
+            f" where {_where(filters)}"
             " group by attribution_model, channel_group, source, medium, campaign"
         )
-        return _keep(frame, filters).sort_values("revenue", ascending=False, ignore_index=True)
-
-    def click_totals(self, filters: Filters) -> dict[str, tuple[float, float]]:
-        """(conversions, revenue) of first_click and last_click inside the filters."""
-        daily = self.daily(
-            Filters(filters.first_day, filters.last_day, ("first_click", "last_click"), filters.channels)
-        )
-        totals = daily.groupby("attribution_model")[["conversions", "revenue"]].sum()
-        return {
-            model: (float(totals.loc[model, "conversions"]), float(totals.loc[model, "revenue"]))
-            if model in totals.index else (0.0, 0.0)
-            for model in ("first_click", "last_click")
-        }  # fmt: skip
+        return frame.sort_values("revenue", ascending=False, ignore_index=True) if not frame.empty else frame
 
     def live_events(self, limit: int = 50) -> pd.DataFrame:
         return self._frame(
@@ -107,13 +91,65 @@ class DashboardData:
         return {**ledger, **events, "served_at": self.warehouse.served_at()}
 
 
-def _keep(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    keep = frame["attribution_model"].isin(filters.models)
+def _in(column: str, values: Iterable[str]) -> str:
+    values = list(values)
+    for value in values:
+        if not FILTER_VALUE.fullmatch(value):
+            raise ValueError(f"not a model or channel name: {value!r}")
+    return f"{column} in ({', '.join(repr(v) for v in values)})" if values else "false"
+
+
+def _where(filters: Filters, models: bool = True) -> str:
+    conditions = [f"conversion_date between date '{filters.first_day:%Y-%m-%d}' and date '{filters.last_day:%Y-%m-%d}'"]
+    if models:
+        conditions.append(_in("attribution_model", filters.models))
     if filters.channels:
-        keep &= frame["channel_group"].isin(filters.channels)
-    return frame[keep].reset_index(drop=True)
+        conditions.append(_in("channel_group", filters.channels))
+    return " and ".join(conditions)
+
+
+def trend(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """The last TREND_DAYS days up to the newest day in ``daily`` (the GA4 sample ends in 2021), per model."""
+    daily = daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
+    if daily.empty:
+        return pd.DataFrame(columns=["conversion_date", "attribution_model", "conversions", "revenue"])
+    end = daily["conversion_date"].max()
+    recent = daily[daily["conversion_date"] > end - timedelta(days=TREND_DAYS)]
+    return recent.groupby(["conversion_date", "attribution_model"], as_index=False)[["conversions", "revenue"]].sum()
+
+
+def by_channel(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """Every picked model side by side per channel."""
+    daily = daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
+    if daily.empty:
+        return pd.DataFrame(columns=["channel_group", "attribution_model", "conversions", "revenue"])
+    return daily.groupby(["channel_group", "attribution_model"], as_index=False)[["conversions", "revenue"]].sum()
+
+
+def click_totals(daily: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """(conversions, revenue) of first_click and last_click in ``daily``."""
+    totals = daily.groupby("attribution_model")[["conversions", "revenue"]].sum() if not daily.empty else None
+    return {
+        model: (float(totals.loc[model, "conversions"]), float(totals.loc[model, "revenue"]))
+        if totals is not None and model in totals.index else (0.0, 0.0)
+        for model in ("first_click", "last_click")
+    }  # fmt: skip
+
+
+def first_vs_last(daily: pd.DataFrame) -> pd.DataFrame:
+    """Per channel: first- and last-click conversions and revenue, and the revenue last click moves."""
+    columns = ["channel_group", "first_click_conversions", "last_click_conversions",
+               "first_click_revenue", "last_click_revenue", "revenue_shift"]  # fmt: skip
+    clicks = daily[daily["attribution_model"].isin(["first_click", "last_click"])] if not daily.empty else daily
+    if clicks.empty:
+        return pd.DataFrame(columns=columns)
+    wide = clicks.pivot_table(
+        index="channel_group", columns="attribution_model", values=["conversions", "revenue"], aggfunc="sum"
+    ).fillna(0)
+    wide.columns = [f"{model}_{measure}" for measure, model in wide.columns]
+    wide = wide.reindex(columns=columns[1:5], fill_value=0).reset_index()
+    wide["revenue_shift"] = wide["last_click_revenue"] - wide["first_click_revenue"]
+    return wide[columns].sort_values("last_click_revenue", ascending=False, ignore_index=True)
 
 
 def inert(frame: pd.DataFrame) -> pd.DataFrame:

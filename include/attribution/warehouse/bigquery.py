@@ -141,9 +141,7 @@ class BigQueryWarehouse:
 
     def query_served(self, sql: str) -> list[dict]:
         rows = self._run(sql.format(**{name: self._table(name) for name in SERVED_TABLES}))
-        # BigQuery returns aware datetimes; the dashboard works in naive UTC like DuckDB.
-        return [{k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
-                 for k, v in row.items()} for row in rows]  # fmt: skip
+        return [{key: _naive_utc(value) for key, value in row.items()} for row in rows]
 
     def served_at(self) -> datetime | None:
         """On BigQuery the marts are served where dbt builds them: when the credits mart last changed."""
@@ -151,7 +149,7 @@ class BigQueryWarehouse:
             table = self.client.get_table(f"{self.project}.{self.dataset}.mart_attribution_credits")
         except NotFound:
             return None
-        return table.modified.astimezone(UTC).replace(tzinfo=None) if table.modified else None
+        return _naive_utc(table.modified)
 
     def publish(self) -> dict[str, int]:
         """On BigQuery the marts are the serving tables: report their sizes."""
@@ -310,3 +308,10 @@ class BigQueryWarehouse:
                 self.client.delete_table(f"{self.project}.{self.dataset}.{table}", not_found_ok=True)
         row = self._ledger_row(report.file_name, report.checksum)
         return dataclasses.replace(report, rows_loaded=row["rows_loaded"], rows_duplicate=row["rows_duplicate"])
+
+
+def _naive_utc(value):
+    """BigQuery returns aware datetimes; the dashboard works in naive UTC, like DuckDB."""
+    if isinstance(value, datetime) and value.tzinfo:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value

@@ -1,0 +1,53 @@
+"""Real servers as test fixtures: started on a free port on 127.0.0.1, stopped (whole process group) after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    name: str,
+    command: list[str],
+    ready_path: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[str]:
+    """Run ``command`` (``{port}`` filled in) until ``ready_path`` answers; yields ``http://127.0.0.1:<port>``."""
+    port = port or free_port()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [arg.format(port=port) for arg in command], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(endpoint + ready_path, timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not start: {log_path.read_text()}") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
