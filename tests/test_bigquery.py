@@ -12,6 +12,7 @@ from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulat
 from ga4_fixture import create_table_sql, export_row
 from test_loader import HEADER, row
 
+from attribution.dashboard.data import DashboardData, Filters, click_totals
 from attribution.generator import generate_events, write_batch
 from attribution.history import insert_events
 from attribution.landing import load_pending
@@ -158,6 +159,10 @@ def _bq_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _comparable(value):
+    return round(float(value), 6) if isinstance(value, (float, Decimal)) else str(value)
+
+
 def _marts(settings: Settings) -> dict[str, list[tuple]]:
     warehouse = connect(settings)
     table = (lambda n: f"`{PROJECT}.{settings.bq_dataset}.{n}`") if settings.target == "bigquery" else (lambda n: n)
@@ -169,13 +174,22 @@ def _marts(settings: Settings) -> dict[str, list[tuple]]:
         "mart_attribution_daily": "conversion_date, attribution_model, channel_group, source, medium, conversions,"
         " revenue",
     }
+    rows = {mart: warehouse.query(f"select {cols} from {table(mart)}") for mart, cols in marts.items()}
+    return {mart: sorted(tuple(_comparable(v) for v in r.values()) for r in found) for mart, found in rows.items()}
 
-    def value(v):
-        return round(float(v), 6) if isinstance(v, (float, Decimal)) else str(v)
 
+def _dashboard_figures(data: DashboardData) -> dict:
+    days = data.date_range()
+    daily = data.daily(Filters(*days))
+    campaigns = data.by_campaign(Filters(*days, channels=tuple(data.channels()[:3])))
+    live = data.live_events(20)
     return {
-        mart: sorted(tuple(value(v) for v in r.values()) for r in warehouse.query(f"select {cols} from {table(mart)}"))
-        for mart, cols in marts.items()
+        "days": days,
+        "channels": data.channels(),
+        "totals": {model: tuple(round(v, 6) for v in figures) for model, figures in click_totals(daily).items()},
+        "campaigns": sorted(tuple(_comparable(v) for v in r) for r in campaigns.itertuples(index=False)),
+        "live": [(r.event_at, r.event_name, r.user_pseudo_id) for r in live.itertuples()],
+        "files": data.health()["files"],
     }
 
 
@@ -227,6 +241,11 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
         load_pending(settings, connect(settings))
         assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
     assert _marts(bq_settings) == _marts(duck) != on_duckdb
+
+    # The dashboard reads the marts on BigQuery and the serving snapshot on DuckDB: the same page.
+    connect(duck).publish()
+    pages = [_dashboard_figures(DashboardData(settings)) for settings in (duck, bq_settings)]
+    assert pages[0]["totals"]["first_click"][0] > 0 and pages[1] == pages[0]
 
     # An incremental run reads only the last export days again: over the production `events_*` wildcard
     # that is a constant `_TABLE_SUFFIX` range BigQuery prunes shards by.
