@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
-from attribution.alerts import run_failure_alert, task_failure_alert
+from attribution.alerts import recovery_alert, run_failure_alert, task_failure_alert
 from attribution.cosmos_config import dbt_task_group_args
 from attribution.settings import load_settings
 
@@ -48,7 +48,7 @@ settings = load_settings()
     default_args={
         "owner": "analytics-engineering",
         "retries": settings.task_retries,
-        "retry_delay": timedelta(seconds=20),
+        "retry_delay": timedelta(seconds=settings.retry_delay_seconds),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=5),
         "on_failure_callback": task_failure_alert,
@@ -79,19 +79,24 @@ def attribution_pipeline():
         return seed_history(settings)
 
     @task(trigger_rule="none_failed", pool=settings.pool)
-    def load() -> list[dict]:
+    def load(**context) -> list[dict]:
         """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined."""
+        from attribution.alerts import quarantine_alert
         from attribution.landing import load_pending
         from attribution.warehouse import connect
 
-        return [report.as_dict() for report in load_pending(settings, connect(settings))]
+        reports = [report.as_dict() for report in load_pending(settings, connect(settings))]
+        quarantine_alert(context, reports, settings.quarantine_alert_rate)
+        return reports
 
     @task(pool=settings.pool)
-    def publish() -> dict[str, int]:
-        """Publish the marts for the dashboard."""
+    def publish(**context) -> dict[str, int]:
+        """Publish the marts for the dashboard; the run has succeeded (a recovery message if it follows a failure)."""
         from attribution.warehouse import connect
 
-        return connect(settings).publish()
+        counts = connect(settings).publish()
+        recovery_alert(context)
+        return counts
 
     dbt = DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings))
     [generate(), seed_history()] >> load() >> dbt >> publish()

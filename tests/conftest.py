@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
+from attribution.local_stack import DAG_ID, VENV_BIN
 from attribution.settings import PROJECT_ROOT, Settings, load_settings
 
 PY = Path(sys.executable)
@@ -50,3 +52,16 @@ def run(args: list[str], env: dict[str, str], timeout: float = 900) -> subproces
     result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     print(result.stdout[-20000:], result.stderr[-20000:], sep="\n")
     return result
+
+
+def dags_test(env: dict[str, str], conf: dict | None = None):
+    """One run as the trigger form would start it (params in the run's conf)."""
+    args = [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    return run(args, env)
+
+
+def run_once(env: dict[str, str]):
+    """One run exactly as `make run-once` starts it."""
+    return run([str(VENV_BIN / "python"), "-m", "attribution.local_stack", "run-once"], env)

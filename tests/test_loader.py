@@ -183,3 +183,26 @@ def test_partial_files_are_not_picked_up(settings: Settings, tmp_path: Path):
     land(settings, ".events.csv.partial", HEADER + "\n" + row("a") + "\n")
     shutil.copy(settings.landing_path / ".events.csv.partial", settings.landing_path / "notes.txt")
     assert load(settings) == {}
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        ("trunc,1763640000000000,page_vi", "malformed CSV record"),  # the writer died mid-record
+        ('"trunc,1763640000000000,page_view,u1,17636,"goo', "malformed CSV record"),  # inside a quote
+    ],
+    ids=["mid-record", "open-quote"],
+)
+def test_a_truncated_last_line_is_quarantined_and_the_rest_loads(settings: Settings, tail: str, reason: str):
+    land(settings, "cut.csv", "\n".join([HEADER, row("a"), row("b"), tail]))  # no final newline
+    report = load(settings)["cut.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (3, 2, 1) and report.reconciles
+    [quarantined] = query(settings, "select line_number, reason, raw_record from raw.quarantined_rows")
+    assert quarantined["line_number"] == 4 and reason in quarantined["reason"]
+
+
+def test_a_spreadsheet_formula_is_stored_as_text(settings: Settings):
+    formula = '=HYPERLINK("http://evil.test","click")'
+    land(settings, "formula.csv", "\n".join([HEADER, row("f", source='"' + formula.replace('"', '""') + '"')]) + "\n")
+    assert load(settings)["formula.csv"].rows_loaded == 1
+    assert query(settings, "select source from raw.streamed_events")[0]["source"] == formula

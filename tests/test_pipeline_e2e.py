@@ -1,24 +1,21 @@
 """End to end: real `airflow dags test` runs of the DAG, real dbt, a real DuckDB file, a real HTTP receiver."""
 
-import json
 import shutil
 import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import duckdb
 import pytest
 from browser import chromium, open_dashboard, wait_for
-from conftest import run
+from conftest import dags_test
 from servers import free_port, serving
 
 from attribution.dashboard.data import DashboardData, Filters
 from attribution.generator import write_batch
-from attribution.local_stack import DAG_ID, VENV_BIN
+from attribution.local_stack import VENV_BIN
 from attribution.settings import PROJECT_ROOT, Settings
 from attribution.warehouse import SERVED_RELATIONS
 
@@ -26,19 +23,6 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 """Kept after the run (git-ignored): the dashboard's screenshot."""
 
 pytestmark = pytest.mark.slow
-
-
-def dags_test(env: dict[str, str], conf: dict | None = None):
-    """One run as the trigger form would start it (params in the run's conf)."""
-    args = [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID]
-    if conf:
-        args += ["--conf", json.dumps(conf)]
-    return run(args, env)
-
-
-def run_once(env: dict[str, str]):
-    """One run exactly as `make run-once` starts it."""
-    return run([str(VENV_BIN / "python"), "-m", "attribution.local_stack", "run-once"], env)
 
 
 def _comparable(row: tuple) -> tuple:
@@ -179,58 +163,3 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
         assert one(con, "select count(*) from load_ledger") == 2
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert one(con, "select count(*) from raw.ga4_events") == history, "history is seeded once"
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    posts: ClassVar[list[dict]] = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).posts.append({"path": self.path, "body": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def slack_receiver():
-    _Receiver.posts = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", _Receiver.posts
-    server.shutdown()
-
-
-def test_a_failing_task_sends_one_slack_alert(airflow_home, attribution_env, slack_receiver, tmp_path: Path):
-    url, posts = slack_receiver
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("the warehouse cannot be created below a file")
-    env = {
-        **airflow_home,
-        **attribution_env,
-        "ATTRIBUTION_DUCKDB_PATH": str(blocker / "warehouse.duckdb"),
-        "AIRFLOW_CONN_SLACK_ALERTS": json.dumps({"conn_type": "slackwebhook", "password": url}),
-    }
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
-    assert result.returncode != 0, "the exit code is the run's outcome"
-    assert len(posts) == 1, posts
-    text = posts[0]["body"]["text"]
-    assert DAG_ID in text
-    assert "`load` failed" in text
-    assert "run: `manual__" in text
-    assert "log: http" in text
-    assert "FileExistsError" in text, "the error's first lines"
-
-
-def test_without_the_slack_connection_the_alert_is_logged(airflow_home, attribution_env, tmp_path: Path):
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    env = {**airflow_home, **attribution_env, "ATTRIBUTION_DUCKDB_PATH": str(blocker / "w.duckdb")}
-    env.pop("AIRFLOW_CONN_SLACK_ALERTS", None)
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "0"})
-    assert result.returncode != 0
-    assert "No 'slack_alerts' connection; alert only logged" in result.stdout + result.stderr

@@ -78,6 +78,8 @@ def test_ga4_history_relation_per_target():
             "ATTRIBUTION_GA4_TABLE must be a table name",
         ),
         ({"ATTRIBUTION_DASHBOARD_URL": "javascript:alert(1)"}, "ATTRIBUTION_DASHBOARD_URL must be http"),
+        ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "5%"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be a number"),
+        ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "1.5"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be between 0 and 1"),
     ],
 )
 def test_bad_values_fail_with_the_variable_named(environ, message):

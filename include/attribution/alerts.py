@@ -1,11 +1,16 @@
 """Slack alerts through the Slack provider; without the ``slack_alerts`` connection they are only logged.
 
 An alert never changes a run's outcome: a missing connection or an unreachable webhook is logged.
+Failure classes: a failed task after its last retry (dbt tasks name the failing model or test), a run
+that fails without a failing task (timeout), dbt test warnings, a batch whose quarantine rate is over
+the threshold, and the recovery once a run succeeds after a failure alert.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseHook
@@ -15,6 +20,9 @@ log = logging.getLogger(__name__)
 SLACK_CONN_ID = "slack_alerts"
 ERROR_LINES = 8
 SLACK_TIMEOUT_SECONDS = 10
+FAILING_VARIABLE = "attribution_pipeline_failing"
+"""Airflow Variable holding the run id of the last failure alert, until a run succeeds again."""
+DBT_FAILURES_KEY = "dbt_failures"
 
 
 def _error_excerpt(error: object) -> str:
@@ -45,14 +53,82 @@ def _deliver(text: str, context: dict[str, Any]) -> None:
 def task_failure_alert(context: dict[str, Any]) -> None:
     """One message per failed task instance, after its last retry (Airflow calls it only then)."""
     ti = context["ti"]
+    dbt_lines = "".join(f"{line}\n" for line in context.get(DBT_FAILURES_KEY, ()))
     text = (
         f":red_circle: *{ti.dag_id}* task `{ti.task_id}` failed"
         f" (try {ti.try_number} of {ti.max_tries + 1})\n"
+        f"{dbt_lines}"
         f"run: `{ti.run_id}`\n"
         f"log: {getattr(ti, 'log_url', 'n/a')}\n"
         f"```{_error_excerpt(context.get('exception') or 'no exception recorded')}```"
     )
     _deliver(text, context)
+    _remember_failure(ti.run_id)
+
+
+def _remember_failure(run_id: str) -> None:
+    from airflow.sdk import Variable
+
+    try:
+        Variable.set(FAILING_VARIABLE, run_id)
+    except Exception:
+        log.exception("Could not record the failure; the recovery message will not be sent")
+
+
+def recovery_alert(context: dict[str, Any]) -> None:
+    """Called by the run's last task when it succeeds: one message if a failure was alerted before."""
+    from airflow.sdk import Variable
+
+    failed_run = Variable.get(FAILING_VARIABLE, default=None)
+    if failed_run is None:
+        return
+    ti = context["ti"]
+    _deliver(f":large_green_circle: *{ti.dag_id}* recovered: run `{ti.run_id}` succeeded after `{failed_run}` failed",
+             context)  # fmt: skip
+    Variable.delete(FAILING_VARIABLE)
+
+
+def collect_dbt_results(project_dir: str, context: dict[str, Any]) -> None:
+    """Cosmos callback after every dbt command, before Cosmos raises on a failure: puts the failed
+    models and tests (dbt's run_results.json) into the context the failure alert reads."""
+    results = Path(project_dir) / "target" / "run_results.json"
+    if not results.exists():
+        return
+    failed = [
+        f"dbt {result['unique_id'].split('.')[0]} `{result['unique_id'].split('.')[2]}` {result['status']}:"
+        f" {(result.get('message') or '').strip().splitlines()[0] if result.get('message') else 'no message'}"
+        for result in json.loads(results.read_text())["results"]
+        if result["status"] in ("error", "fail")
+    ]
+    if failed:
+        context[DBT_FAILURES_KEY] = failed
+
+
+def dbt_warning_alert(context: dict[str, Any]) -> None:
+    """Cosmos ``on_warning_callback``: dbt tests that warned (the task itself succeeds)."""
+    if not context.get("test_names"):  # Cosmos calls it after every `dbt build`, warnings or not
+        return
+    ti = context["ti"]
+    tests = ", ".join(f"`{name}`" for name in context["test_names"])
+    _deliver(f":warning: *{ti.dag_id}* task `{ti.task_id}`: dbt tests warned: {tests}\nrun: `{ti.run_id}`", context)
+
+
+def quarantine_alert(context: dict[str, Any], reports: list[dict], threshold: float) -> None:
+    """After a load: alert when files were rejected whole or the share of quarantined rows is over ``threshold``."""
+    reports = [r for r in reports if r["status"] != "already_loaded"]  # alerted when they first loaded
+    read = sum(r["rows_read"] for r in reports)
+    quarantined = sum(r["rows_quarantined"] for r in reports)
+    rejected = [r["file_name"] for r in reports if r["status"] == "rejected"]
+    rate = quarantined / read if read else 0.0
+    if rate <= threshold and not rejected:
+        return
+    ti = context["ti"]
+    lines = [f":warning: *{ti.dag_id}* run `{ti.run_id}`: {quarantined:,} of {read:,} rows quarantined ({rate:.1%},"
+             f" threshold {threshold:.1%})"]  # fmt: skip
+    if rejected:
+        lines.append(f"files rejected whole: {', '.join(f'`{name}`' for name in rejected)}")
+    lines.append("see raw.quarantined_rows and the runbook")
+    _deliver("\n".join(lines), context)
 
 
 def run_failure_alert(context: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from cosmos import (
     TestBehavior,
 )
 
+from attribution.alerts import collect_dbt_results, dbt_warning_alert
 from attribution.settings import DBT_EXECUTABLE, DBT_MANIFEST_PATH, DBT_PROJECT_DIR, Settings
 
 PROFILE_NAME = "attribution"
@@ -82,7 +83,10 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             dbt_executable_path=str(DBT_EXECUTABLE),
             dbt_deps=False,
         ),
+        # Test warnings alert; failed models and tests are named in the failure alert.
+        "on_warning_callback": dbt_warning_alert,
         "operator_args": {
+            "callback": collect_dbt_results,
             "install_deps": False,
             "pool": settings.pool,
             # The trigger form's `full_refresh` param reaches every `dbt build`.

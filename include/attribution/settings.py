@@ -56,6 +56,12 @@ class Settings:
     synthetic_events: int = _setting(300, "events the DAG's generator writes per run; 0 turns it off")
     history_days: int = _setting(30, "days of GA4-shaped history seeded into an empty embedded warehouse")
     task_retries: int = _setting(3, "retries of every task, with exponential backoff")
+    retry_delay_seconds: int = _setting(
+        20, "first retry delay of every task; doubles with each retry (capped at 5 min)"
+    )
+    quarantine_alert_rate: float = _setting(
+        0.05, "alert when a run quarantines more than this share of the rows it reads (or rejects a file)"
+    )
     schedule: str = _setting("*/5 * * * *", "the DAG's schedule (cron or preset)")
     bq_project: str | None = _setting(None, "GCP project that holds the datasets and runs the jobs")
     bq_dataset: str = _setting("attribution", "dataset for raw tables and models")
@@ -84,7 +90,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.target not in _TARGETS:
             raise SettingsError(f"{_env('target')} must be one of {', '.join(_TARGETS)}, got {self.target!r}")
-        for name in ("synthetic_events", "history_days", "task_retries"):
+        for name in ("synthetic_events", "history_days", "task_retries", "retry_delay_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env(name)} must be >= 0, got {getattr(self, name)}")
         if self.landing_is_remote and not re.match(
@@ -92,6 +98,10 @@ class Settings:
         ):
             raise SettingsError(
                 f"{_env('landing_dir')} must be a local directory or gs://bucket/prefix, got {self.landing_dir!r}"
+            )
+        if not 0 <= self.quarantine_alert_rate <= 1:
+            raise SettingsError(
+                f"{_env('quarantine_alert_rate')} must be between 0 and 1, got {self.quarantine_alert_rate}"
             )
         if not re.match(r"^https?://[A-Za-z0-9.-]+:\d{1,5}/?$", self.dashboard_url):
             raise SettingsError(f"{_env('dashboard_url')} must be http(s)://host:port, got {self.dashboard_url!r}")
@@ -195,6 +205,11 @@ def _resolve(path: str | Path) -> Path:
 
 def _convert(name: str, raw: str, annotation) -> object:
     annotation = str(annotation)
+    if "float" in annotation:
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{_env(name)} must be a number, got {raw!r}") from None
     if "int" in annotation:
         try:
             return int(raw.strip())

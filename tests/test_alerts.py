@@ -1,0 +1,137 @@
+"""Alerts end to end: real `airflow dags test` runs posting through the Slack provider to a local receiver."""
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pytest
+from conftest import dags_test, run_once
+from ga4_fixture import export_row, insert_into_duckdb
+
+from attribution.events import COLUMN_NAMES
+from attribution.generator import generate_events
+from attribution.local_stack import DAG_ID
+from attribution.warehouse import connect
+
+pytestmark = pytest.mark.slow
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    posts: ClassVar[list[dict]] = []
+    delay: ClassVar[float] = 0.0  # a slow Slack
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(type(self).delay)
+        type(self).posts.append({"path": self.path, "body": json.loads(body)})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slack_receiver():
+    _Receiver.posts, _Receiver.delay = [], 0.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", _Receiver
+    server.shutdown()
+
+
+def _slack(url: str) -> str:
+    return json.dumps({"conn_type": "slackwebhook", "password": url})
+
+
+def _texts(receiver) -> list[str]:
+    return [post["body"]["text"] for post in receiver.posts]
+
+
+def _blocked_warehouse(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The load task fails at once: the warehouse cannot be created below a file."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("the warehouse cannot be created below a file")
+    return {**env, "ATTRIBUTION_DUCKDB_PATH": str(blocker / "warehouse.duckdb")}
+
+
+def test_a_failing_task_sends_one_slack_alert(airflow_home, attribution_env, slack_receiver, tmp_path: Path):
+    url, receiver = slack_receiver
+    env = _blocked_warehouse({**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}, tmp_path)
+    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
+    assert result.returncode != 0, "the exit code is the run's outcome"
+    [text] = _texts(receiver)
+    assert DAG_ID in text
+    assert "`load` failed" in text
+    assert "run: `manual__" in text
+    assert "log: http" in text
+    assert "FileExistsError" in text, "the error's first lines"
+    assert url not in result.stdout + result.stderr, "the webhook URL is a secret"
+
+
+def test_without_the_slack_connection_the_alert_is_logged(airflow_home, attribution_env, tmp_path: Path):
+    env = _blocked_warehouse({**airflow_home, **attribution_env}, tmp_path)
+    env.pop("AIRFLOW_CONN_SLACK_ALERTS", None)
+    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "0"})
+    assert result.returncode != 0
+    assert "No 'slack_alerts' connection; alert only logged" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("slack", ["slow", "down"])
+def test_a_slow_or_unreachable_slack_changes_nothing_but_the_log(
+    airflow_home, attribution_env, slack_receiver, tmp_path: Path, slack: str
+):
+    url, receiver = slack_receiver
+    if slack == "slow":
+        receiver.delay = 30  # the notifier gives up after 10 s
+    else:
+        url = url.replace(url.split("/")[2], "127.0.0.1:9")  # discard port: nothing listens
+    env = _blocked_warehouse({**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}, tmp_path)
+    started = time.monotonic()
+    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "0"})
+    assert result.returncode != 0, "the load failure is still the outcome"
+    assert "Could not deliver the Slack alert (the run's outcome is unaffected)" in result.stdout + result.stderr
+    assert time.monotonic() - started < 300
+
+
+def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
+    airflow_home, attribution_env, settings, slack_receiver, tmp_path: Path
+):
+    url, receiver = slack_receiver
+    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    # A GA4 history event without an event name: stg_ga4_events builds, its not_null test fails.
+    connect(settings).ensure_schema()
+    [event] = generate_events(1, seed=5, end=datetime.now(UTC) - timedelta(hours=2))
+    insert_into_duckdb(settings.warehouse_path, [export_row({**event, "event_name": None})], tmp_path)
+
+    failed = dags_test(env, {"synthetic_events": 50})
+    assert failed.returncode != 0
+    assert len(_texts(receiver)) == 1, _texts(receiver)
+    [alert] = _texts(receiver)
+    assert "task `dbt.stg_ga4_events_model_build` failed" in alert
+    assert "dbt test `not_null_stg_ga4_events_event_name` fail: Got 1 result" in alert
+
+    # The runbook's fix: correct the data, rebuild with full_refresh. A batch with half its rows bad lands too.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("delete from raw.ga4_events where event_name is null")
+    header = ",".join(COLUMN_NAMES)
+    (settings.landing_path / "half-bad.csv").write_text(
+        "\n".join([header, *(f"bad{i},not-a-timestamp,page_view,u{i},1,,,,,,,," for i in range(5)),
+                   *(f"ok{i},{int(datetime.now(UTC).timestamp() * 1e6)},page_view,u{i},1,,,,,,,," for i in range(5))])
+        + "\n"
+    )  # fmt: skip
+    receiver.posts.clear()
+    recovered = dags_test(env, {"synthetic_events": 0, "full_refresh": True})
+    assert recovered.returncode == 0
+    quarantine, recovery = _texts(receiver)
+    assert (
+        "5 of 5 rows quarantined" not in quarantine and "5 of 10 rows quarantined (50.0%, threshold 5.0%)" in quarantine
+    )
+    assert "recovered: run `manual__" in recovery and "succeeded after `manual__" in recovery
