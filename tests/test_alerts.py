@@ -135,3 +135,25 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
         "5 of 5 rows quarantined" not in quarantine and "5 of 10 rows quarantined (50.0%, threshold 5.0%)" in quarantine
     )
     assert "recovered: run `manual__" in recovery and "succeeded after `manual__" in recovery
+
+
+def test_a_locked_warehouse_is_retried_with_backoff_then_alerts_once(
+    airflow_home, attribution_env, settings, slack_receiver
+):
+    url, receiver = slack_receiver
+    connect(settings).ensure_schema()
+    env = {
+        **airflow_home,
+        **attribution_env,
+        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+        "ATTRIBUTION_TASK_RETRIES": "2",
+        "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
+        "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
+    }
+    with duckdb.connect(str(settings.warehouse_path)):  # another process holds DuckDB's write lock
+        result = run_once(env)
+    assert result.returncode != 0
+    assert len(_texts(receiver)) == 1, "one alert after the last retry, none per retry"
+    [text] = _texts(receiver)
+    assert "task `load` failed (try 3 of 3)" in text and "Could not set lock on file" in text
+    assert (result.stdout + result.stderr).count("Could not set lock on file") >= 3, "three tries"

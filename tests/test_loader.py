@@ -1,6 +1,11 @@
 """The DuckDB loader against the loading rules: at most once per file, dedupe, quarantine, reconciliation."""
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +14,7 @@ import pytest
 from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
 from attribution.landing import load_pending
-from attribution.settings import Settings
+from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
 HEADER = ",".join(COLUMN_NAMES)
@@ -206,3 +211,50 @@ def test_a_spreadsheet_formula_is_stored_as_text(settings: Settings):
     land(settings, "formula.csv", "\n".join([HEADER, row("f", source='"' + formula.replace('"', '""') + '"')]) + "\n")
     assert load(settings)["formula.csv"].rows_loaded == 1
     assert query(settings, "select source from raw.streamed_events")[0]["source"] == formula
+
+
+def _warehouse_contents(settings: Settings) -> dict:
+    return {
+        "events": query(settings, "select * exclude (_loaded_at) from raw.streamed_events order by event_id"),
+        "ledger": query(
+            settings,
+            "select file_name, checksum, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status"
+            " from raw.load_ledger",
+        ),
+    }
+
+
+def test_a_load_killed_mid_file_leaves_nothing_and_the_rerun_equals_one_clean_load(settings: Settings, tmp_path: Path):
+    big = write_batch(tmp_path / "gen", 200_000, seed=3, end=datetime(2026, 11, 20, 12, tzinfo=UTC))
+    settings.landing_path.mkdir(parents=True)
+    shutil.copy(big, settings.landing_path)
+    connect(settings).ensure_schema()
+    env = {**os.environ, "ATTRIBUTION_DUCKDB_PATH": str(settings.warehouse_path),
+           "ATTRIBUTION_LANDING_DIR": str(settings.landing_path)}  # fmt: skip
+    loader = subprocess.Popen(
+        [sys.executable, "-c", "from attribution.landing import load_pending; from attribution.settings import"
+         " load_settings; from attribution.warehouse import connect; s = load_settings();"
+         " load_pending(s, connect(s))"], env=env)  # fmt: skip
+    files = (settings.warehouse_path, settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal"))
+
+    def written() -> int:
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    empty = written()
+    deadline = time.monotonic() + 60
+    while written() < empty + 2_000_000 and loader.poll() is None:  # DuckDB writes row groups before commit
+        assert time.monotonic() < deadline, "the load never started writing"
+        time.sleep(0.01)
+    loader.send_signal(signal.SIGKILL)  # mid-file: rows written, transaction not committed
+    assert loader.wait() == -signal.SIGKILL, "the load finished before it could be killed: use a bigger file"
+    assert events(settings) == 0 and query(settings, "select count(*) as n from raw.load_ledger")[0]["n"] == 0
+    assert (settings.landing_path / big.name).exists(), "the file stays until its load commits"
+
+    [report] = load(settings).values()
+    assert report.rows_loaded == 200_000 and report.reconciles
+    clean = load_settings({"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "clean" / "w.duckdb"),
+                           "ATTRIBUTION_LANDING_DIR": str(tmp_path / "clean" / "landing")})  # fmt: skip
+    clean.landing_path.mkdir(parents=True)
+    shutil.copy(big, clean.landing_path)
+    load(clean)
+    assert _warehouse_contents(settings) == _warehouse_contents(clean)
