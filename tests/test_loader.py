@@ -258,3 +258,27 @@ def test_a_load_killed_mid_file_leaves_nothing_and_the_rerun_equals_one_clean_lo
     shutil.copy(big, clean.landing_path)
     load(clean)
     assert _warehouse_contents(settings) == _warehouse_contents(clean)
+
+
+def test_quarantined_rows_are_exported_fixed_and_reprocessed(settings: Settings, tmp_path: Path):
+    lines = [HEADER, row("ok1"), row("late", ts="17e14"), row("p", name="purchase", revenue="9.90"), row("ok2")]
+    land(settings, "batch.csv", "\n".join(lines) + "\n")
+    assert load(settings)["batch.csv"].rows_quarantined == 2
+    fixed = tmp_path / "batch.quarantined.csv"
+    env = {**os.environ, "ATTRIBUTION_DUCKDB_PATH": str(settings.warehouse_path),
+           "ATTRIBUTION_LANDING_DIR": str(settings.landing_path)}  # fmt: skip
+    export = subprocess.run(
+        [sys.executable, "-m", "attribution.quarantine", "export", "batch.csv", "--out", str(fixed)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "line 3: event_timestamp is not an integer" in export.stdout
+    bad_rows = [row("late", ts="17e14"), row("p", name="purchase", revenue="9.90")]
+    assert fixed.read_text().splitlines() == [HEADER, *bad_rows], "the header and the records as they arrived"
+
+    # The operator fixes one row and leaves the other wrong, then lands the file again.
+    land(settings, "batch.requeued.csv", fixed.read_text().replace("17e14", str(TS)))
+    report = load(settings)["batch.requeued.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (2, 1, 1) and report.reconciles
+    assert events(settings) == 3
+    reasons = query(settings, "select reason from raw.quarantined_rows where file_name = 'batch.requeued.csv'")
+    assert reasons == [{"reason": "purchase without transaction_id"}]

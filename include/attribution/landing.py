@@ -128,6 +128,15 @@ class LocalLanding:
     def fetched(self, name: str) -> Iterator[Path]:
         yield self.directory / name
 
+    @contextmanager
+    def archived(self, name: str, checksum: str) -> Iterator[Path]:
+        """The archived copy of the file ``name`` that had ``checksum`` when it loaded."""
+        for path in (self.archive_dir / name, self.archive_dir / _other_copy_name(name, checksum)):
+            if path.is_file() and inspect(path).checksum == checksum:
+                yield path
+                return
+        raise FileNotFoundError(f"no archived copy of {name} with checksum {checksum[:12]} in {self.archive_dir}")
+
     def set_aside(self, name: str, checksum: str, rejected: bool) -> str:
         directory = self.rejected_dir if rejected else self.archive_dir
         directory.mkdir(parents=True, exist_ok=True)
@@ -179,6 +188,20 @@ class GCSLanding:
             path = Path(directory) / name
             self.hook.download(self.bucket, f"{self.prefix}/{name}", filename=str(path))
             yield path
+
+    @contextmanager
+    def archived(self, name: str, checksum: str) -> Iterator[Path]:
+        """The archived copy of the object ``name`` that had ``checksum`` when it loaded, downloaded."""
+        with tempfile.TemporaryDirectory(prefix="archive-") as directory:
+            path = Path(directory) / name
+            for candidate in (name, _other_copy_name(name, checksum)):
+                if self.hook.exists(self.bucket, f"{self.archive_prefix}/{candidate}"):
+                    self.hook.download(self.bucket, f"{self.archive_prefix}/{candidate}", filename=str(path))
+                    if inspect(path).checksum == checksum:
+                        yield path
+                        return
+            where = f"gs://{self.bucket}/{self.archive_prefix}"
+            raise FileNotFoundError(f"no archived copy of {name} with checksum {checksum[:12]} under {where}")
 
     def set_aside(self, name: str, checksum: str, rejected: bool) -> str:
         source = f"{self.prefix}/{name}"

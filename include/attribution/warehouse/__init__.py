@@ -44,6 +44,10 @@ class Warehouse(Protocol):
     def query(self, sql: str) -> list[dict]:
         """Run a read-only query over the warehouse (marts, ledger) and return rows as dicts."""
 
+    def quarantined_records(self, file_name: str) -> list[dict]:
+        """Row-level quarantined records of every load of ``file_name``: line_number, reason, raw_record,
+        checksum, quarantined_at; in file order."""
+
     def publish(self) -> dict[str, int]:
         """Make the marts available to the dashboard; returns row counts of what was published."""
 

@@ -139,6 +139,16 @@ class BigQueryWarehouse:
     def query(self, sql: str) -> list[dict]:
         return self._run(sql)
 
+    def quarantined_records(self, file_name: str) -> list[dict]:
+        rows = self._run(
+            "select file_name, line_number, reason, raw_record, _batch_checksum as checksum, quarantined_at"
+            f" from {self._table('quarantined_rows')} where line_number is not null"
+            " order by quarantined_at, line_number"
+        )
+        # The name is compared here: it never enters SQL text.
+        return [{k: _naive_utc(v) for k, v in row.items() if k != "file_name"} for row in rows
+                if row["file_name"] == file_name]  # fmt: skip
+
     def query_served(self, sql: str) -> list[dict]:
         rows = self._run(sql.format(**{name: self._table(name) for name in SERVED_TABLES}))
         return [{key: _naive_utc(value) for key, value in row.items()} for row in rows]

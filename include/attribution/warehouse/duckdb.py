@@ -80,6 +80,14 @@ class DuckDBWarehouse:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def quarantined_records(self, file_name: str) -> list[dict]:
+        return self.query(
+            "select line_number, reason, raw_record, _batch_checksum as checksum, quarantined_at"
+            f" from {self.schema}.quarantined_rows where file_name = ? and line_number is not null"
+            " order by quarantined_at, line_number",
+            [file_name],
+        )
+
     def query_served(self, sql: str) -> list[dict]:
         # The snapshot, never the warehouse: a reader on the warehouse file would lock out the pipeline.
         with duckdb.connect(str(self.snapshot_path), read_only=True) as con:
