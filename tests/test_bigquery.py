@@ -114,6 +114,12 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
         assert on_bigquery == on_duckdb, part
     ledger = {r[0]: r for r in _outcome(bq_settings)[0]}
     assert ledger["d_again.csv"][2:4] == ("0", "300"), "same events under another name are duplicates"
+    # What `python -m attribution.quarantine export` reads: the same records, in file order, on both.
+    records = [
+        [{k: v for k, v in r.items() if k != "quarantined_at"} for r in connect(s).quarantined_records("b_mixed.csv")]
+        for s in (duck, bq_settings)
+    ]
+    assert [r["line_number"] for r in records[0]] == [3, 6, 7, 9] and records[1] == records[0]
 
 
 def test_a_load_that_died_before_its_ledger_row_completes_exactly_once(bq_settings: Settings, tmp_path: Path):
