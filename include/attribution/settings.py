@@ -50,6 +50,9 @@ class Settings:
 
     target: Target = _setting("duckdb", "`duckdb` (embedded) or `bigquery`")
     duckdb_path: Path = _setting(Path("data/warehouse.duckdb"), "the embedded warehouse file")
+    duckdb_memory_limit: str = _setting(
+        "2GB", "memory DuckDB may use while loading a batch; a bigger batch spills to disk (any file size loads)"
+    )
     landing_dir: str = _setting(
         "data/landing", "CSV batches waiting to be loaded: a directory or a `gs://bucket/prefix` (Cloud Storage)"
     )
@@ -99,6 +102,9 @@ class Settings:
             raise SettingsError(
                 f"{_env('landing_dir')} must be a local directory or gs://bucket/prefix, got {self.landing_dir!r}"
             )
+        if not re.match(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", self.duckdb_memory_limit):
+            limit = self.duckdb_memory_limit
+            raise SettingsError(f"{_env('duckdb_memory_limit')} must look like 2GB or 512MiB, got {limit!r}")
         if not 0 <= self.quarantine_alert_rate <= 1:
             raise SettingsError(
                 f"{_env('quarantine_alert_rate')} must be between 0 and 1, got {self.quarantine_alert_rate}"

@@ -76,7 +76,10 @@ def connect(settings: Settings) -> Warehouse:
         from attribution.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse(
-            settings.warehouse_path, raw_schema=settings.raw_schema, snapshot_path=settings.snapshot_path
+            settings.warehouse_path,
+            raw_schema=settings.raw_schema,
+            snapshot_path=settings.snapshot_path,
+            memory_limit=settings.duckdb_memory_limit,
         )
     from attribution.warehouse.bigquery import BigQueryWarehouse
 

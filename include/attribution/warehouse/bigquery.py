@@ -81,6 +81,7 @@ class BigQueryWarehouse:
         self.location = settings.bq_location
         self.api_endpoint = settings.bq_api_endpoint
         self.maximum_bytes_billed = settings.bq_maximum_bytes_billed
+        self.duckdb_memory_limit = settings.duckdb_memory_limit
         self._client: bigquery.Client | None = None
 
     @property
@@ -221,7 +222,12 @@ class BigQueryWarehouse:
             "NUMERIC": "{}::decimal(18, 6)",
             "DATE": "{}",
         }
-        with duckdb.connect() as con:
+        # The row checks run in a local DuckDB: bounded memory, spilling to the temp directory.
+        spill = {
+            "memory_limit": self.duckdb_memory_limit,
+            "temp_directory": str(Path(tempfile.gettempdir()) / "duckdb"),
+        }
+        with duckdb.connect(config=spill) as con:
             con.execute("set TimeZone = 'UTC'")
             check_rows(con, batch)
             con.execute(f"""

@@ -15,15 +15,19 @@ from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 
 class DuckDBWarehouse:
-    def __init__(self, path: Path, raw_schema: str = "raw", snapshot_path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path, raw_schema: str = "raw", snapshot_path: Path | None = None, memory_limit: str = "2GB"
+    ) -> None:
         self.path = Path(path)
+        self.memory_limit = memory_limit
         self.schema = sql_ident(raw_schema)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else self.path.with_name("serving.duckdb")
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        # Bounded memory: a batch of any size spills to a temp directory beside the warehouse instead.
+        con = duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": self.memory_limit})
         con.execute("set TimeZone = 'UTC'")
         return con
 
