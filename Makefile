@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop dashboard run-once dbt test lint pytest test-packages clean
+.PHONY: help setup lock demo stop dashboard run-once dbt env test lint pytest test-packages clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,13 +53,18 @@ dbt/target/manifest.json: $(DBT_SOURCES) $(VENV)/.synced $(DBT_VENV)/.synced
 dbt/target/index.html: dbt/target/manifest.json
 	$(PY) -m attribution.dbt_cli docs generate --no-compile --empty-catalog --quiet
 
-# Test-only system packages: Debian's Chromium and its WebDriver for the dashboard's browser test.
-BROWSER_PACKAGES := chromium chromium-driver
+# Test-only system packages: Debian's Chromium and its WebDriver for the browser tests, Debian's
+# docker-compose to validate docker-compose.yaml (`config` needs no Docker engine).
+TEST_PACKAGES := chromium chromium-driver docker-compose
+TEST_COMMANDS := chromium chromedriver docker-compose
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 test-packages:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; test -z "$$missing" || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES); }
+
+env: $(VENV)/.synced  ## Write .env for docker compose with fresh secrets (keeps values already set)
+	$(PY) -m attribution.compose_env
 
 lock: | $(UV)  ## Re-resolve both lock files from requirements*.txt
 	$(UV) pip compile --quiet requirements.txt -o requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
