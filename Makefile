@@ -54,9 +54,10 @@ dbt/target/index.html: dbt/target/manifest.json
 	$(PY) -m attribution.dbt_cli docs generate --no-compile --empty-catalog --quiet
 
 # Test-only system packages: Debian's Chromium and its WebDriver for the browser tests, Debian's
-# docker-compose to validate docker-compose.yaml (`config` needs no Docker engine).
-TEST_PACKAGES := chromium chromium-driver docker-compose
-TEST_COMMANDS := chromium chromedriver docker-compose
+# docker-compose to validate docker-compose.yaml (`config` needs no Docker engine), PostgreSQL and
+# Redis to run the compose topology as local processes.
+TEST_PACKAGES := chromium chromium-driver docker-compose postgresql redis-server
+TEST_COMMANDS := chromium chromedriver docker-compose pg_ctlcluster redis-server
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 test-packages:
 	@for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; test -z "$$missing" || { \

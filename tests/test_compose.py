@@ -2,13 +2,12 @@
 `make env`'s secrets and the Dockerfile's shape."""
 
 import re
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from compose import compose_config
 from cryptography.fernet import Fernet
 
 from attribution.compose_env import write_env
@@ -19,14 +18,6 @@ AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-proce
 SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "dashboard"}
 
 
-def compose_config(directory: Path, env_text: str) -> subprocess.CompletedProcess:
-    """`docker-compose config` of the project's compose file with ``env_text`` as its .env."""
-    shutil.copy(PROJECT_ROOT / "docker-compose.yaml", directory)
-    (directory / ".env").write_text(env_text)
-    compose = shutil.which("docker-compose") or "/usr/bin/docker-compose"  # Debian's, installed by `make test`
-    return subprocess.run([compose, "config"], cwd=directory, capture_output=True, text=True)
-
-
 @pytest.fixture
 def env_file(tmp_path: Path) -> Path:
     write_env(tmp_path / "generated.env", PROJECT_ROOT / ".env.example")
@@ -35,7 +26,6 @@ def env_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path, env_file: Path) -> dict:
-    (tmp_path / "project").mkdir()
     result = compose_config(tmp_path / "project", env_file.read_text())
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
