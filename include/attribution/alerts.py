@@ -22,7 +22,7 @@ ERROR_LINES = 8
 SLACK_TIMEOUT_SECONDS = 10
 FAILING_VARIABLE = "attribution_pipeline_failing"
 """Airflow Variable holding the run id of the last failure alert, until a run succeeds again."""
-DBT_FAILURES_KEY = "dbt_failures"
+DBT_FAILURES_KEY, DBT_WARNINGS_KEY = "dbt_failures", "dbt_warnings"
 
 
 def _error_excerpt(error: object) -> str:
@@ -79,38 +79,45 @@ def recovery_alert(context: dict[str, Any]) -> None:
     """Called by the run's last task when it succeeds: one message if a failure was alerted before."""
     from airflow.sdk import Variable
 
-    failed_run = Variable.get(FAILING_VARIABLE, default=None)
-    if failed_run is None:
+    try:
+        failed_run = Variable.get(FAILING_VARIABLE, default=None)
+        if failed_run is None:
+            return
+        Variable.delete(FAILING_VARIABLE)
+    except Exception:
+        log.exception("Could not read the failure record; no recovery message (the run's outcome is unaffected)")
         return
     ti = context["ti"]
     _deliver(f":large_green_circle: *{ti.dag_id}* recovered: run `{ti.run_id}` succeeded after `{failed_run}` failed",
              context)  # fmt: skip
-    Variable.delete(FAILING_VARIABLE)
 
 
 def collect_dbt_results(project_dir: str, context: dict[str, Any]) -> None:
-    """Cosmos callback after every dbt command, before Cosmos raises on a failure: puts the failed
-    models and tests (dbt's run_results.json) into the context the failure alert reads."""
+    """Cosmos callback after every dbt command, before Cosmos raises on a failure: the failed and the
+    warning models and tests (dbt's run_results.json) go into the context the alerts read."""
     results = Path(project_dir) / "target" / "run_results.json"
     if not results.exists():
         return
-    failed = [
-        f"dbt {result['unique_id'].split('.')[0]} `{result['unique_id'].split('.')[2]}` {result['status']}:"
-        f" {(result.get('message') or '').strip().splitlines()[0] if result.get('message') else 'no message'}"
-        for result in json.loads(results.read_text())["results"]
-        if result["status"] in ("error", "fail")
-    ]
-    if failed:
-        context[DBT_FAILURES_KEY] = failed
+    for result in json.loads(results.read_text())["results"]:
+        key = {"error": DBT_FAILURES_KEY, "fail": DBT_FAILURES_KEY, "warn": DBT_WARNINGS_KEY}.get(result["status"])
+        if key:
+            kind, _, name = result["unique_id"].split(".")[:3]
+            message = next(iter((result.get("message") or "").strip().splitlines()), "no message")
+            context.setdefault(key, []).append(f"dbt {kind} `{name}` {result['status']}: {message}")
 
 
 def dbt_warning_alert(context: dict[str, Any]) -> None:
-    """Cosmos ``on_warning_callback``: dbt tests that warned (the task itself succeeds)."""
-    if not context.get("test_names"):  # Cosmos calls it after every `dbt build`, warnings or not
+    """Cosmos ``on_warning_callback``: dbt tests that warned (the task itself succeeds).
+
+    Cosmos calls it after every `dbt build`; what warned comes from run_results.json (Cosmos 1.15 reads
+    a build's warnings with its source-freshness parser, so its ``test_names`` stay empty).
+    """
+    warnings = context.get(DBT_WARNINGS_KEY)
+    if not warnings:
         return
     ti = context["ti"]
-    tests = ", ".join(f"`{name}`" for name in context["test_names"])
-    _deliver(f":warning: *{ti.dag_id}* task `{ti.task_id}`: dbt tests warned: {tests}\nrun: `{ti.run_id}`", context)
+    lines = "\n".join(warnings)
+    _deliver(f":warning: *{ti.dag_id}* task `{ti.task_id}`: dbt tests warned\n{lines}\nrun: `{ti.run_id}`", context)
 
 
 def quarantine_alert(context: dict[str, Any], reports: list[dict], threshold: float) -> None:
