@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 
 # Airflow reads AIRFLOW_HOME when first imported: point it at a throwaway home before any test does.
@@ -65,3 +66,14 @@ def dags_test(env: dict[str, str], conf: dict | None = None):
 def run_once(env: dict[str, str]):
     """One run exactly as `make run-once` starts it."""
     return run([str(VENV_BIN / "python"), "-m", "attribution.local_stack", "run-once"], env)
+
+
+def click_figures_from_marts(settings: Settings) -> dict[str, str]:
+    """First/last-click figures as the dashboard must show them: straight from the served marts."""
+    shown = {}
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        for label, mart in (("First-click", "mart_first_click"), ("Last-click", "mart_last_click")):
+            conversions, revenue = con.execute(f"select count(*), sum(revenue) from {mart}").fetchone()
+            shown[f"{label} conversions"] = f"{conversions:,.0f}"
+            shown[f"{label} revenue"] = f"${float(revenue):,.2f}"
+    return shown

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from browser import chromium, open_dashboard, wait_for
-from conftest import dags_test
+from conftest import click_figures_from_marts, dags_test
 from servers import free_port, serving
 
 from attribution.dashboard.data import DashboardData, Filters
@@ -78,17 +78,6 @@ def reading_the_served_marts(settings: Settings):
         reader.join(timeout=60)
 
 
-def shown_click_figures(settings: Settings) -> dict[str, str]:
-    """First/last-click figures as the dashboard must show them: straight from the served marts."""
-    shown = {}
-    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
-        for label, mart in (("First-click", "mart_first_click"), ("Last-click", "mart_last_click")):
-            conversions, revenue = con.execute(f"select count(*), sum(revenue) from {mart}").fetchone()
-            shown[f"{label} conversions"] = f"{conversions:,.0f}"
-            shown[f"{label} revenue"] = f"${float(revenue):,.2f}"
-    return shown
-
-
 def test_a_run_builds_the_marts_and_a_rerun_over_the_same_files_changes_nothing(
     airflow_home, attribution_env, settings, tmp_path: Path
 ):
@@ -144,7 +133,7 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
 
     # In headless Chromium: the charts draw and the figures are the marts' (the default filters
     # span the last 30 days of conversions, i.e. all of them here).
-    expected = shown_click_figures(settings)
+    expected = click_figures_from_marts(settings)
     shown = open_dashboard(browser, dashboard_url)
     assert {label: shown[label] for label in expected} == expected
     ARTIFACTS.mkdir(exist_ok=True)
@@ -158,7 +147,7 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
     assert not browser.find_elements("css selector", '[data-testid="stException"]')
     wait_for(browser, '[data-testid="stDataFrame"]', count=3)  # first vs last, campaigns, live events
     reloaded = open_dashboard(browser, dashboard_url)
-    assert {label: reloaded[label] for label in expected} == shown_click_figures(settings)
+    assert {label: reloaded[label] for label in expected} == click_figures_from_marts(settings)
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         assert one(con, "select count(*) from load_ledger") == 2
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:

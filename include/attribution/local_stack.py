@@ -40,10 +40,17 @@ def dashboard_command(environ: dict[str, str] | None = None) -> list[str]:
     ]  # fmt: skip
 
 
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+SERVICES = (*AIRFLOW_SERVICES, "dashboard")
+"""What `make demo` starts, each in its own process group; `make stop` ends them."""
+
+
 def services(env: dict[str, str]) -> dict[str, list[str]]:
-    """What `make demo` starts, each in its own process group; `make stop` ends them."""
-    airflow = ("api-server", "scheduler", "dag-processor", "triggerer")
-    return {**{name: [str(VENV_BIN / "airflow"), name] for name in airflow}, "dashboard": dashboard_command(env)}
+    """The command of each service."""
+    return {
+        **{name: [str(VENV_BIN / "airflow"), name] for name in AIRFLOW_SERVICES},
+        "dashboard": dashboard_command(env),
+    }
 
 
 def airflow_home(environ: dict[str, str] | None = None) -> Path:
@@ -208,7 +215,7 @@ def start() -> int:
 
 def stop() -> int:
     env = airflow_env()
-    for service in services(env):
+    for service in SERVICES:  # names only: stopping never depends on valid settings
         pid_file = _pid_file(env, service)
         if not pid_file.exists():
             continue

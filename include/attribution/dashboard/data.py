@@ -108,9 +108,14 @@ def _where(filters: Filters, models: bool = True) -> str:
     return " and ".join(conditions)
 
 
+def _of_models(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """``daily``'s rows of ``models`` (an empty read has no columns to filter on)."""
+    return daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
+
+
 def trend(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
     """The last TREND_DAYS days up to the newest day in ``daily`` (the GA4 sample ends in 2021), per model."""
-    daily = daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
+    daily = _of_models(daily, models)
     if daily.empty:
         return pd.DataFrame(columns=["conversion_date", "attribution_model", "conversions", "revenue"])
     end = daily["conversion_date"].max()
@@ -120,7 +125,7 @@ def trend(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
 
 def by_channel(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
     """Every picked model side by side per channel."""
-    daily = daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
+    daily = _of_models(daily, models)
     if daily.empty:
         return pd.DataFrame(columns=["channel_group", "attribution_model", "conversions", "revenue"])
     return daily.groupby(["channel_group", "attribution_model"], as_index=False)[["conversions", "revenue"]].sum()
@@ -140,7 +145,7 @@ def first_vs_last(daily: pd.DataFrame) -> pd.DataFrame:
     """Per channel: first- and last-click conversions and revenue, and the revenue last click moves."""
     columns = ["channel_group", "first_click_conversions", "last_click_conversions",
                "first_click_revenue", "last_click_revenue", "revenue_shift"]  # fmt: skip
-    clicks = daily[daily["attribution_model"].isin(["first_click", "last_click"])] if not daily.empty else daily
+    clicks = _of_models(daily, ("first_click", "last_click"))
     if clicks.empty:
         return pd.DataFrame(columns=columns)
     wide = clicks.pivot_table(

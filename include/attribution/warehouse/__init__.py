@@ -77,9 +77,9 @@ def connect(settings: Settings) -> Warehouse:
 
         return DuckDBWarehouse(
             settings.warehouse_path,
+            memory_limit=settings.duckdb_memory_limit,
             raw_schema=settings.raw_schema,
             snapshot_path=settings.snapshot_path,
-            memory_limit=settings.duckdb_memory_limit,
         )
     from attribution.warehouse.bigquery import BigQueryWarehouse
 

@@ -16,7 +16,7 @@ from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 class DuckDBWarehouse:
     def __init__(
-        self, path: Path, raw_schema: str = "raw", snapshot_path: Path | None = None, memory_limit: str = "2GB"
+        self, path: Path, memory_limit: str, raw_schema: str = "raw", snapshot_path: Path | None = None
     ) -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
@@ -80,9 +80,7 @@ class DuckDBWarehouse:
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self._connect(read_only=True) as con:
-            cursor = con.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return _rows(con, sql, params)
 
     def quarantined_records(self, file_name: str) -> list[dict]:
         return self.query(
@@ -95,9 +93,7 @@ class DuckDBWarehouse:
     def query_served(self, sql: str) -> list[dict]:
         # The snapshot, never the warehouse: a reader on the warehouse file would lock out the pipeline.
         with duckdb.connect(str(self.snapshot_path), read_only=True) as con:
-            cursor = con.execute(sql.format(**{name: name for name in SERVED_TABLES}))
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return _rows(con, sql.format(**{name: name for name in SERVED_TABLES}))
 
     def served_at(self) -> datetime | None:
         if not self.snapshot_path.exists():
@@ -204,3 +200,9 @@ class DuckDBWarehouse:
         report = LoadReport(batch.name, batch.checksum, read, loaded, duplicate, quarantined, error=batch.ledger_note)
         self._write_ledger(con, report)
         return report
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
