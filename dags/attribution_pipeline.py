@@ -21,7 +21,7 @@ from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
 from attribution.alerts import recovery_alert, run_failure_alert, task_failure_alert
-from attribution.cosmos_config import dbt_task_group_args
+from attribution.cosmos_config import dbt_task_group_args, watch_one_build
 from attribution.settings import load_settings
 
 settings = load_settings()
@@ -98,7 +98,7 @@ def attribution_pipeline():
         recovery_alert(context)
         return counts
 
-    dbt = DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings))
+    dbt = watch_one_build(DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings)))
     [generate(), seed_history()] >> load() >> dbt >> publish()
 
 

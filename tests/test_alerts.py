@@ -115,7 +115,7 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
     assert failed.returncode != 0
     assert len(_texts(receiver)) == 1, _texts(receiver)
     [alert] = _texts(receiver)
-    assert "task `dbt.stg_ga4_events_model_build` failed" in alert
+    assert "task `dbt.dbt_producer_watcher` failed" in alert
     assert "dbt test `not_null_stg_ga4_events_event_name` fail: Got 1 result" in alert
 
     # The runbook's fix: correct the data, rebuild with full_refresh. A batch with half its rows bad

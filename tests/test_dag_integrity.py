@@ -62,17 +62,34 @@ def test_wiring_generate_and_seed_history_then_load_dbt_publish(dag):
         "mart_attribution_daily",
         "mart_live_events",
     ):
-        assert f"dbt.{model}_model_build" in dbt_ids, model
+        assert f"dbt.{model}_run" in dbt_ids, model
     assert dag.get_task("generate").downstream_task_ids == {"load"}
     assert dag.get_task("seed_history").downstream_task_ids == {"load"}
-    roots = {t for t in dbt_ids if not dag.get_task(t).upstream_task_ids - {"load"}}
-    assert dag.get_task("load").downstream_task_ids == roots
+    assert dag.get_task("load").downstream_task_ids <= dbt_ids
     assert dag.get_task("publish").upstream_task_ids <= dbt_ids
+
+
+def test_one_dbt_build_per_run_watched_by_one_task_per_model(dag):
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    assert producer.upstream_task_ids == {"load"}
+    # Its one `dbt build` includes the data tests (Cosmos limits it to models, seeds and snapshots).
+    flags = producer.dbt_cmd_flags
+    assert {"test", "model", "seed"} <= {flag for option, flag in zip(flags, flags[1:]) if option == "--resource-type"}
+    node_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.") and hasattr(t, "producer_task_id")]
+    assert len(node_tasks) >= 11
+    for task in node_tasks:
+        assert task.producer_task_id == producer.task_id, task.task_id
+        # Every node task starts once the build has ended (a runner that runs one task at a time,
+        # `airflow dags test`, must never wait on a build it has not started).
+        assert producer.task_id in task.get_flat_relative_ids(upstream=True), task.task_id
+        if producer.task_id in task.upstream_task_ids:
+            assert task.trigger_rule == "none_failed", task.task_id
 
 
 def test_duckdb_writers_share_the_one_slot_pool(dag):
     for task in dag.tasks:
-        if task.task_id != "generate":
+        # EmptyOperator tasks never reach a worker.
+        if task.task_id != "generate" and task.task_type != "EmptyOperator":
             assert task.pool == "duckdb_writer", task.task_id
 
 

@@ -94,7 +94,8 @@ def recovery_alert(context: dict[str, Any]) -> None:
 
 def collect_dbt_results(project_dir: str, context: dict[str, Any]) -> None:
     """Cosmos callback after every dbt command, before Cosmos raises on a failure: the failed and the
-    warning models and tests (dbt's run_results.json) go into the context the alerts read."""
+    warning models and tests (dbt's run_results.json) go into the context the failure alert reads, and
+    tests that warned alert at once (the task itself succeeds)."""
     results = Path(project_dir) / "target" / "run_results.json"
     if not results.exists():
         return
@@ -104,14 +105,11 @@ def collect_dbt_results(project_dir: str, context: dict[str, Any]) -> None:
             kind, _, name = result["unique_id"].split(".")[:3]
             message = next(iter((result.get("message") or "").strip().splitlines()), "no message")
             context.setdefault(key, []).append(f"dbt {kind} `{name}` {result['status']}: {message}")
+    dbt_warning_alert(context)
 
 
 def dbt_warning_alert(context: dict[str, Any]) -> None:
-    """Cosmos ``on_warning_callback``: dbt tests that warned (the task itself succeeds).
-
-    Cosmos calls it after every `dbt build`; what warned comes from run_results.json (Cosmos 1.15 reads
-    a build's warnings with its source-freshness parser, so its ``test_names`` stay empty).
-    """
+    """dbt tests that warned, one message per dbt command."""
     warnings = context.get(DBT_WARNINGS_KEY)
     if not warnings:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cosmos import (
+    DbtTaskGroup,
     ExecutionConfig,
     ExecutionMode,
     InvocationMode,
@@ -14,8 +15,9 @@ from cosmos import (
     RenderConfig,
     TestBehavior,
 )
+from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
-from attribution.alerts import collect_dbt_results, dbt_warning_alert
+from attribution.alerts import collect_dbt_results
 from attribution.settings import DBT_EXECUTABLE, DBT_MANIFEST_PATH, DBT_PROJECT_DIR, Settings
 
 PROFILE_NAME = "attribution"
@@ -55,41 +57,66 @@ def profile_config(settings: Settings) -> ProfileConfig:
 
 
 def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for ``DbtTaskGroup``: the dbt tree as tasks, one per node.
+    """Keyword arguments for ``DbtTaskGroup``: one ``dbt build`` per run, one task per model to watch it.
+
+    Cosmos's watcher mode: a producer task runs a single ``dbt build`` (models, seed and data tests)
+    and reports each node's result as it finishes; each model's task reads its model's result, so the
+    UI shows every model and its state. One dbt process per run instead of one per node: a run costs
+    about what a plain ``dbt build`` costs (BENCHMARKS.md). Data tests have no tasks of their own: a
+    failing test fails the producer (its alert names the test) and the models downstream of it. Unit
+    tests are for CI (``make test``), not for every micro-batch. On a retry the producer skips and
+    every model task runs its own model (Cosmos's fallback).
 
     Rendering reads the manifest built by ``make setup`` (``dbt parse``), so parsing the DAG never
     runs dbt. dbt runs from its own environment (a subprocess), since dbt-bigquery and the Google
     provider need incompatible google-cloud-storage releases.
     """
+    project_config = ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST_PATH, env_vars=settings.dbt_env()
+    )
+    # Cosmos wraps the path in Airflow's ObjectStoragePath, whose first use loads every provider's
+    # filesystem (over 1 s of each DAG parse); the manifest is a local file, a plain Path reads it.
+    project_config.manifest_path = DBT_MANIFEST_PATH
     return {
-        "project_config": ProjectConfig(
-            dbt_project_path=DBT_PROJECT_DIR,
-            manifest_path=DBT_MANIFEST_PATH,
-            env_vars=settings.dbt_env(),
-        ),
+        "project_config": project_config,
         "profile_config": profile_config(settings),
         "execution_config": ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
+            execution_mode=ExecutionMode.WATCHER,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(DBT_EXECUTABLE),
+            # With TestBehavior.NONE Cosmos limits the build to models, seeds and snapshots; the data
+            # tests belong in it too.
+            setup_operator_args={"dbt_cmd_flags": ["--resource-type", "test"]},
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            # One `dbt build` per node: the model and its data tests in one task, half the processes.
-            test_behavior=TestBehavior.BUILD,
-            # A test over two models (relationships) runs as its own task once both are built.
-            should_detach_multiple_parents_tests=True,
+            test_behavior=TestBehavior.NONE,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(DBT_EXECUTABLE),
             dbt_deps=False,
         ),
-        # Test warnings alert; failed models and tests are named in the failure alert.
-        "on_warning_callback": dbt_warning_alert,
         "operator_args": {
+            # Failed and warning models and tests, for the alerts.
             "callback": collect_dbt_results,
             "install_deps": False,
             "pool": settings.pool,
-            # The trigger form's `full_refresh` param reaches every `dbt build`.
+            # The trigger form's `full_refresh` param reaches the build.
             "full_refresh": "{{ params.full_refresh }}",
         },
     }
+
+
+def watch_one_build(group: DbtTaskGroup) -> DbtTaskGroup:
+    """Start the per-node tasks of ``group`` once its single ``dbt build`` (the producer) has ended.
+
+    Cosmos's watcher tasks otherwise start beside the producer and wait for it; a runner that runs one
+    task at a time (``airflow dags test``) can pick a waiting task first and never reach the producer.
+    After the build every node task finds its result at once. ``none_failed``: when a retry skips the
+    producer (Cosmos runs the build once per run), the node tasks run their own dbt command instead.
+    """
+    producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    for root in group.get_roots():
+        if root is not producer:
+            producer >> root
+            root.trigger_rule = "none_failed"
+    return group
