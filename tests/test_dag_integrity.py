@@ -1,5 +1,6 @@
 """The DAG imports cleanly, with an empty environment, without running dbt, and is wired as documented."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -74,7 +75,9 @@ def test_one_dbt_build_per_run_watched_by_one_task_per_model(dag):
     assert producer.upstream_task_ids == {"load"}
     # Its one `dbt build` includes the data tests (Cosmos limits it to models, seeds and snapshots).
     flags = producer.dbt_cmd_flags
-    assert {"test", "model", "seed"} <= {flag for option, flag in zip(flags, flags[1:]) if option == "--resource-type"}
+    assert {"test", "model", "seed"} <= {
+        flag for option, flag in itertools.pairwise(flags) if option == "--resource-type"
+    }
     node_tasks = [t for t in dag.tasks if t.task_id.startswith("dbt.") and hasattr(t, "producer_task_id")]
     assert len(node_tasks) >= 11
     for task in node_tasks:
