@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop dashboard run-once dbt env test lint pytest test-packages clean
+.PHONY: help setup lock demo stop dashboard run-once dbt env test lint pytest test-packages bench soak clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -88,14 +88,20 @@ dbt: setup  ## dbt against the configured target, e.g. make dbt ARGS="build -s m
 	$(PY) -m attribution.dbt_cli $(ARGS)
 
 lint: setup  ## ruff and sqlfluff
-	$(VENV)/bin/ruff check dags include plugins tests
-	$(VENV)/bin/ruff format --check dags include plugins tests
+	$(VENV)/bin/ruff check dags include plugins tests benchmarks
+	$(VENV)/bin/ruff format --check dags include plugins tests benchmarks
 	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests
 
 pytest: setup $(EMULATOR_VENV)/.synced test-packages
 	$(VENV)/bin/pytest
 
 test: lint pytest  ## Lint, then the whole test suite
+
+bench: setup  ## Performance figures against same-run baselines; writes BENCHMARKS.md (~10 min)
+	$(PY) benchmarks/run.py $(ARGS)
+
+soak: setup  ## 50 scheduled runs while files keep landing, then every invariant checked (~1 h)
+	$(PY) benchmarks/soak.py $(ARGS)
 
 clean: stop  ## Remove environments, runtime data and build output
 	rm -rf $(VENV) $(DBT_VENV) $(EMULATOR_VENV) .tools .airflow data dbt/target dbt/logs

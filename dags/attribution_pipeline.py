@@ -33,7 +33,7 @@ settings = load_settings()
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
+    dagrun_timeout=timedelta(minutes=settings.run_timeout_minutes),
     doc_md=__doc__,
     tags=["attribution", "ga4", "dbt", settings.target],
     params={

@@ -1,6 +1,8 @@
 """Alerts end to end: real `airflow dags test` runs posting through the Slack provider to a local receiver."""
 
 import json
+import os
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,12 +12,12 @@ from typing import ClassVar
 
 import duckdb
 import pytest
-from conftest import dags_test, run_once
+from conftest import dags_test, run, run_once
 from ga4_fixture import export_row, insert_into_duckdb
 
 from attribution.events import COLUMN_NAMES
 from attribution.generator import generate_events
-from attribution.local_stack import DAG_ID
+from attribution.local_stack import DAG_ID, VENV_BIN, airflow_env
 from attribution.warehouse import connect
 
 pytestmark = pytest.mark.slow
@@ -159,3 +161,36 @@ def test_a_locked_warehouse_is_retried_with_backoff_then_alerts_once(
     [text] = _texts(receiver)
     assert "task `load` failed (try 3 of 3)" in text and "Could not set lock on file" in text
     assert (result.stdout + result.stderr).count("Could not set lock on file") >= 3, "three tries"
+
+
+def test_a_run_over_its_deadline_fails_and_alerts_once(attribution_env, settings, slack_receiver, tmp_path: Path):
+    # The real scheduler enforces the deadline (`airflow dags test` does not): the local stack with a
+    # 1-minute deadline, and a run whose load keeps retrying because another process holds the warehouse.
+    url, receiver = slack_receiver
+    connect(settings).ensure_schema()
+    env = airflow_env(
+        {
+            **os.environ,
+            **attribution_env,
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+            "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+            "ATTRIBUTION_RUN_TIMEOUT_MINUTES": "1",
+            "ATTRIBUTION_TASK_RETRIES": "5",
+            "ATTRIBUTION_RETRY_DELAY_SECONDS": "45",
+            "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
+        }
+    )
+    stack = [str(VENV_BIN / "python"), "-m", "attribution.local_stack"]
+    try:
+        with duckdb.connect(str(settings.warehouse_path)):
+            started = run([*stack, "start"], env)
+            assert started.returncode == 1, "the triggered run failed"
+            [run_id] = re.findall(r"run (manual__\S+): failed", started.stdout)
+            deadline = time.monotonic() + 120  # the dag-processor runs the run's failure callback
+            while not any(run_id in text for text in _texts(receiver)) and time.monotonic() < deadline:
+                time.sleep(2)
+    finally:
+        run([*stack, "stop"], env)
+    about_the_run = [text for text in _texts(receiver) if run_id in text]
+    assert len(about_the_run) == 1, _texts(receiver)
+    assert f"*{DAG_ID}* run `{run_id}` failed: timed_out" in about_the_run[0]

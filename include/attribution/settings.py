@@ -66,6 +66,9 @@ class Settings:
         0.05, "alert when a run quarantines more than this share of the rows it reads (or rejects a file)"
     )
     schedule: str = _setting("*/5 * * * *", "the DAG's schedule (cron or preset)")
+    run_timeout_minutes: int = _setting(
+        30, "a run still going after this long fails and alerts (the deadline); its unfinished tasks stop"
+    )
     bq_project: str | None = _setting(None, "GCP project that holds the datasets and runs the jobs")
     bq_dataset: str = _setting("attribution", "dataset for raw tables and models")
     bq_location: str = _setting("US", "BigQuery location")
@@ -93,6 +96,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.target not in _TARGETS:
             raise SettingsError(f"{_env('target')} must be one of {', '.join(_TARGETS)}, got {self.target!r}")
+        if self.run_timeout_minutes < 1:
+            raise SettingsError(f"{_env('run_timeout_minutes')} must be >= 1, got {self.run_timeout_minutes}")
         for name in ("synthetic_events", "history_days", "task_retries", "retry_delay_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env(name)} must be >= 0, got {getattr(self, name)}")

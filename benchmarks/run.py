@@ -1,0 +1,475 @@
+"""`make bench`: the pipeline's performance, every figure against a baseline measured in the same run.
+
+These machines are noisy, so no figure stands alone: each is a median over repeats, set beside a
+baseline doing the comparable plain work in the same run, measurements of the two interleaved. Prints
+a table and writes BENCHMARKS.md (the targets and what the figures mean are in that file's text).
+
+    make bench                       # everything, about 10 minutes on 2 cores
+    make bench ARGS="--only parse"   # one group: parse, run, scaling, load, freshness
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import psutil
+import pyarrow as pa
+
+from attribution.ga4_export import SCHEMA
+from attribution.generator import write_batch
+from attribution.history import FLAT_SCHEMA, export_shape_sql, history_events, insert_events
+from attribution.landing import load_pending
+from attribution.local_stack import DAG_ID, VENV_BIN, airflow_env, init
+from attribution.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, GA4_HISTORY_TABLE, PROJECT_ROOT, load_settings
+from attribution.warehouse import connect
+
+BATCH_EVENTS = 1_000
+SMALL_HISTORY_DAYS, SMALL_HISTORY_PER_DAY = 5, 10_000  # 50 k events
+LARGE_HISTORY_COPIES = 10  # 10 copies of 500 k events: 5 M
+LOAD_EVENTS = 200_000
+FRESHNESS_SCHEDULE = "* * * * *"
+GROUPS = ("parse", "run", "scaling", "load", "freshness")
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    baseline: float
+    unit: str
+    target: str
+    met: bool
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else float("nan")
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def _check(args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise SystemExit(f"{' '.join(args[:4])}… failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+class Workspace:
+    """An isolated warehouse and landing directory; ``copy`` clones one with its files."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "landing").mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "ATTRIBUTION_DUCKDB_PATH": str(root / "warehouse.duckdb"),
+            "ATTRIBUTION_LANDING_DIR": str(root / "landing"),
+            "ATTRIBUTION_HISTORY_DAYS": "0",
+            "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
+            "ATTRIBUTION_TASK_RETRIES": "0",
+        }
+        self.settings = load_settings(self.env)
+        self.build_seconds: list[float] = []
+
+    def copy(self, root: Path) -> Workspace:
+        shutil.copytree(self.root, root)
+        return Workspace(root)
+
+    def keep(self) -> None:
+        """Set this state aside; ``restore`` brings it back at the same path, so dbt's partial parsing
+        stays valid between repeats (a new warehouse path is a new profile: a full parse, 5 s)."""
+        shutil.copytree(self.root, self.root.with_name(f"{self.root.name}.kept"))
+
+    def restore(self) -> None:
+        shutil.rmtree(self.root)
+        shutil.copytree(self.root.with_name(f"{self.root.name}.kept"), self.root)
+
+    def land(self, batch: Path) -> None:
+        shutil.copy(batch, self.settings.landing_path / batch.name)
+
+    def load(self) -> None:
+        """The load script: a fresh interpreter loading what has landed, as a scheduled task would."""
+        probe = "from attribution.landing import load_pending; from attribution.settings import load_settings;"
+        probe += "from attribution.warehouse import connect; s = load_settings(); load_pending(s, connect(s))"
+        _check([sys.executable, "-c", probe], self.env)
+
+    def load_and_build(self, *dbt_flags: str) -> float:
+        """Seconds the load script and one plain `dbt build` take together."""
+        started = time.perf_counter()
+        self.load()
+        loaded = time.perf_counter()
+        self.dbt_build(*dbt_flags)
+        self.build_seconds.append(time.perf_counter() - loaded)
+        return time.perf_counter() - started
+
+    def dbt_build(self, *flags: str) -> None:
+        """A plain `dbt build` with the pipeline's dbt environment (data tests in, unit tests out)."""
+        env = self.env | self.settings.dbt_env()
+        # Its own target directory: partial parsing per warehouse, as the DAG's (Cosmos's cache) has.
+        target = self.root.with_name(f"{self.root.name}.dbt-target")
+        command = [str(DBT_EXECUTABLE), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+        _check([*command, *flags], env, DBT_PROJECT_DIR)
+
+
+def _batch(directory: Path, events: int, seed: int, end: datetime) -> Path:
+    return write_batch(directory, events, seed=seed, end=end)
+
+
+def _seed_large_history(workspace: Workspace, end: datetime) -> int:
+    """5 M GA4 history events fast: 500 k generated once, then 9 earlier copies of them (the same users
+    returning every 5 days, each copy with its own sessions, transactions and times)."""
+    connect(workspace.settings).ensure_schema()
+    span_days = 5
+    flat = pa.Table.from_pylist(list(history_events(span_days, 100_000, end=end)), schema=FLAT_SCHEMA)
+    shift = f"(k * {span_days * 86_400})"
+    copies = f"""
+        select * replace (
+            event_timestamp - {shift} * 1000000 as event_timestamp,
+            ga_session_id - {shift} as ga_session_id,
+            event_id || '-' || k as event_id,
+            case when transaction_id <> '' then transaction_id || '-' || k else transaction_id end as transaction_id
+        )
+        from flat, range({LARGE_HISTORY_COPIES}) as copy_number(k)
+    """
+    columns = ", ".join(name for name, _ in SCHEMA)
+    with duckdb.connect(str(workspace.settings.warehouse_path)) as con:
+        con.register("flat", flat)
+        con.execute(f"create temp view copies as {copies}")
+        con.execute(f"insert into raw.{GA4_HISTORY_TABLE} ({columns}) {export_shape_sql('copies')}")
+        return con.execute(f"select count(*) from raw.{GA4_HISTORY_TABLE}").fetchone()[0]
+
+
+def _seed_small_history(workspace: Workspace, end: datetime) -> int:
+    connect(workspace.settings).ensure_schema()
+    with duckdb.connect(str(workspace.settings.warehouse_path)) as con:
+        return insert_events(con, "raw", history_events(SMALL_HISTORY_DAYS, SMALL_HISTORY_PER_DAY, end=end))
+
+
+# --- parse ----------------------------------------------------------------------------------------
+_PARSE_PROBE = """
+import sys, time
+from airflow.dag_processing.dagbag import DagBag
+started = time.perf_counter()
+bag = DagBag(sys.argv[1])
+elapsed = time.perf_counter() - started
+assert not bag.import_errors and bag.dags, bag.import_errors
+print(elapsed)
+"""
+_TRIVIAL_DAG = """
+from datetime import datetime
+from airflow.sdk import dag, task
+
+@dag(schedule=None, start_date=datetime(2026, 1, 1))
+def trivial():
+    @task
+    def hello():
+        return 1
+
+    hello()
+
+trivial()
+"""
+
+
+def bench_parse(tmp: Path, repeats: int = 5) -> list[Figure]:
+    trivial = tmp / "trivial_dag.py"
+    trivial.write_text(_TRIVIAL_DAG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTRIBUTION_")} | {"AIRFLOW_HOME": str(tmp)}
+    samples: dict[Path, list[float]] = {trivial: [], PROJECT_ROOT / "dags" / "attribution_pipeline.py": []}
+    for _ in range(repeats):
+        for dag_file, times in samples.items():  # interleaved, each in a fresh interpreter
+            times.append(float(_check([sys.executable, "-c", _PARSE_PROBE, str(dag_file)], env).stdout.split()[-1]))
+    ours, baseline = _median(samples[PROJECT_ROOT / "dags" / "attribution_pipeline.py"]), _median(samples[trivial])
+    return [Figure("DAG file parse", ours, baseline, "s", "≤ trivial DAG + 1.0 s", ours - baseline <= 1.0,
+                   f"+{ours - baseline:.2f} s over a one-task DAG")]  # fmt: skip
+
+
+# --- one DAG run vs load script + dbt build -----------------------------------------------------
+class PeakMemory:
+    """Peak resident memory of a process and all its children, sampled every 0.2 s."""
+
+    def __init__(self, pid: int):
+        self.root, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for process in [self.root, *self.root.children(recursive=True)]:
+                    total += process.memory_info().rss
+            except psutil.Error:
+                pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.2)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _dag_run(workspace: Workspace, airflow: dict[str, str]) -> dict[str, float]:
+    """One `airflow dags test` run: its span (first task's start to last task's end), the producer's and
+    the model tasks' share of it, the first task's (the command's in-process API starts with it), the
+    command's wall time and the peak memory of its process tree."""
+    env = airflow | workspace.env
+    started = time.perf_counter()
+    process = subprocess.Popen([str(VENV_BIN / "airflow"), "dags", "test", DAG_ID], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    memory = PeakMemory(process.pid)
+    output, _ = process.communicate()
+    wall, peak = time.perf_counter() - started, memory.stop()
+    if process.returncode:
+        raise SystemExit(f"airflow dags test failed:\n{output[-6000:]}")
+    with sqlite3.connect(Path(airflow["AIRFLOW_HOME"]) / "airflow.db") as db:
+        tasks = db.execute(
+            """select task_id, start_date, end_date from task_instance where start_date is not null
+               and run_id = (select run_id from dag_run order by id desc limit 1) order by start_date"""
+        ).fetchall()
+    at = datetime.fromisoformat
+    seconds = {task_id: (at(end) - at(start)).total_seconds() for task_id, start, end in tasks}
+    return {
+        "span": (max(at(end) for *_, end in tasks) - at(tasks[0][1])).total_seconds(),
+        "producer": seconds["dbt.dbt_producer_watcher"],
+        "model tasks": sum(v for k, v in seconds.items() if k.startswith("dbt.") and "producer" not in k),
+        "first task": seconds[tasks[0][0]],
+        "wall": wall,
+        "peak": peak,
+    }
+
+
+def bench_run(tmp: Path, base: Workspace, batch: Path, repeats: int = 3) -> tuple[list[Figure], list[float]]:
+    airflow = airflow_env({**os.environ, "AIRFLOW_HOME": str(tmp / "airflow")})
+    init(airflow)
+    runs, baselines, base.build_seconds = [], [], []
+    for _ in range(repeats):  # the same batch on the same warehouse, state restored before each
+        base.restore()
+        base.land(batch)
+        baselines.append(base.load_and_build())
+        base.restore()
+        base.land(batch)
+        runs.append(_dag_run(base, airflow))
+    base.restore()
+    run, baseline = _median([r["span"] for r in runs]), _median(baselines)
+    share = {key: _median([r[key] for r in runs]) for key in ("producer", "model tasks", "first task", "wall")}
+    plain_build = _median(base.build_seconds)
+    figures = [
+        Figure("One DAG run (load + every model + tests + publish)", run, baseline, "s",
+               "≤ 1.3 × load script + dbt build", run <= 1.3 * baseline,
+               f"dbt build: {share['producer']:.1f} s in the producer task vs {plain_build:.1f} s plain; "
+               f"{share['model tasks']:.1f} s in the model tasks; {share['first task']:.1f} s in the first task "
+               f"(`dags test` starts its in-process API); the command takes {share['wall']:.0f} s"),
+        Figure("Peak memory of a run (all processes)", max(r["peak"] for r in runs) / 2**20, 0, "MB", "reported",
+               True, "`airflow dags test` and its dbt subprocess"),
+    ]  # fmt: skip
+    return figures, baselines
+
+
+# --- cost grows with the batch, not the history -------------------------------------------------
+def bench_scaling(tmp: Path, small: Workspace, batch: Path, small_samples: list[float], end: datetime,
+                  repeats: int = 3) -> list[Figure]:  # fmt: skip
+    large = Workspace(tmp / "history-5m")
+    events = _seed_large_history(large, end - timedelta(minutes=30))
+    large.land(_batch(tmp / "first-batch", BATCH_EVENTS, seed=1, end=end - timedelta(minutes=20)))
+    full = [large.load_and_build()]  # the first build is a full build
+    large.keep()
+    incremental = []
+    for _ in range(repeats):
+        if len(small_samples) < repeats:  # without the run group: measure the small history here
+            small.restore()
+            small.land(batch)
+            small_samples.append(small.load_and_build())
+        large.restore()
+        large.land(batch)
+        incremental.append(large.load_and_build())
+    large.restore()
+    large.land(batch)
+    full.append(large.load_and_build("--full-refresh"))
+    small.restore()
+    on_large, on_small, full_refresh = _median(incremental), _median(small_samples), _median(full)
+    return [
+        Figure(f"1 k batch on {events / 1e6:.0f} M events of history", on_large, on_small, "s",
+               "≤ 1.5 × the same batch on 50 k", on_large <= 1.5 * on_small, "load + dbt build, incremental"),
+        Figure("Incremental run vs full refresh, 5 M history", on_large, full_refresh, "s", "≤ 0.2 ×",
+               on_large <= 0.2 * full_refresh, "load + dbt build vs load + dbt build --full-refresh"),
+    ]  # fmt: skip
+
+
+# --- load throughput ------------------------------------------------------------------------------
+def bench_load(tmp: Path, end: datetime, repeats: int = 3) -> list[Figure]:
+    big = _batch(tmp / "load-file", LOAD_EVENTS, seed=7, end=end)
+    ours, raw = [], []
+    for i in range(repeats):
+        workspace = Workspace(tmp / f"load-{i}")
+        workspace.land(big)
+        warehouse = connect(workspace.settings)
+        warehouse.ensure_schema()
+        started = time.perf_counter()
+        load_pending(workspace.settings, warehouse)
+        ours.append(time.perf_counter() - started)
+        with duckdb.connect(str(tmp / f"raw-{i}.duckdb")) as con:
+            started = time.perf_counter()
+            con.execute(f"create table events as select * from read_csv('{big}')")
+            raw.append(time.perf_counter() - started)
+        shutil.rmtree(workspace.root), (tmp / f"raw-{i}.duckdb").unlink()
+    rate, raw_rate = LOAD_EVENTS / _median(ours), LOAD_EVENTS / _median(raw)
+    size = big.stat().st_size / 2**20
+    return [Figure(f"Load throughput ({LOAD_EVENTS // 1000} k events, {size:.0f} MB)", rate, raw_rate,
+                   "events/s", "≥ 0.5 × DuckDB read_csv", rate >= 0.5 * raw_rate,
+                   "validate, deduplicate, quarantine, ledger, one transaction")]  # fmt: skip
+
+
+# --- freshness under the real scheduler ---------------------------------------------------------
+def _conversion_ids(batch: Path) -> set[str]:
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"""select coalesce(nullif(transaction_id, ''), event_id) from read_csv('{batch}', all_varchar=true)
+                where event_name = 'purchase'"""
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 3.0) -> list[Figure]:
+    """Files land every 35 s for 3 minutes while the scheduler runs the DAG every minute; each file's freshness is
+    the time from its landing to all its conversions being in the serving snapshot."""
+    workspace = base.copy(tmp / "freshness")
+    env = airflow_env(workspace.env | {"AIRFLOW_HOME": str(tmp / "airflow-scheduler"),
+                                       "ATTRIBUTION_SCHEDULE": FRESHNESS_SCHEDULE})  # fmt: skip
+    stack = [sys.executable, "-m", "attribution.local_stack"]
+    _check([*stack, "start"], env)
+    warehouse = connect(workspace.settings)
+    pending: dict[str, tuple[float, set[str]]] = {}
+    freshness: list[float] = []
+    try:
+        deadline, next_landing, seed = time.monotonic() + minutes * 60, time.monotonic(), 100
+        while (time.monotonic() < deadline or pending) and time.monotonic() < deadline + 300:
+            if time.monotonic() >= next_landing and time.monotonic() < deadline:
+                seed += 1
+                batch = _batch(tmp / "freshness-batches", 300, seed=seed, end=datetime.now(UTC))
+                ids = _conversion_ids(batch)
+                if ids:
+                    workspace.land(batch)  # an atomic rename, like any producer should land a file
+                    pending[batch.name] = (time.monotonic(), ids)
+                next_landing = time.monotonic() + 35
+            if pending and workspace.settings.snapshot_path.exists():
+                wanted = set().union(*(ids for _, ids in pending.values()))
+                listed = ", ".join(f"'{i}'" for i in wanted)
+                seen = {r["conversion_id"] for r in warehouse.query_served(
+                    f"select conversion_id from mart_last_click where conversion_id in ({listed})")}  # fmt: skip
+                for name, (landed, ids) in list(pending.items()):
+                    if ids <= seen:
+                        freshness.append(time.monotonic() - landed)
+                        del pending[name]
+            time.sleep(1)
+    finally:
+        _check([*stack, "stop"], env)
+    if pending or not freshness:
+        raise SystemExit(f"freshness: {len(pending)} files never reached the snapshot")
+    ordered = sorted(freshness)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered) + 0.5) - 1)]  # nearest rank
+    interval = 60.0
+    return [Figure(f"Freshness p95, 1-minute schedule ({len(ordered)} files)", p95, interval, "s",
+                   "≤ interval + 60 s", p95 <= interval + 60,
+                   f"landing to served; median {_median(ordered):.0f} s, max {ordered[-1]:.0f} s")]  # fmt: skip
+
+
+# --- report ---------------------------------------------------------------------------------------
+def _number(value: float) -> str:
+    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def _row(figure: Figure) -> str:
+    value = f"{figure.value:,.2f}" if figure.value < 100 else f"{figure.value:,.0f}"
+    baseline = (
+        "" if not figure.baseline else f"{figure.baseline:,.2f}" if figure.baseline < 100 else f"{figure.baseline:,.0f}"
+    )
+    ratio = f"{figure.ratio:.2f}×" if figure.baseline else ""
+    met = "yes" if figure.met else "**no**"
+    return f"| {figure.name} | {value} {figure.unit} | {baseline} | {ratio} | {figure.target} | {met} | {figure.note} |"
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB"
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Write ``body`` between the ``<!-- name:start/end -->`` markers of ``path`` (the prose around stays)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = f"{text.rstrip()}\n\n{block}\n"
+    path.write_text(text)
+
+
+def write_report(figures: list[Figure], path: Path, seconds: float) -> str:
+    table = "\n".join(
+        ["| Figure | Value | Baseline | Ratio | Target | Met | Notes |", "|---|---|---|---|---|---|---|"]
+        + [_row(f) for f in figures]
+    )
+    header = f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; `make bench` took {seconds / 60:.1f} min"
+    replace_block(path, "bench", f"{header}\n\n{table}")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=GROUPS, action="append", help="run only these groups")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    groups = args.only or list(GROUPS)
+    started = time.perf_counter()
+    end = datetime.now(UTC)
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="attribution-bench-") as directory:
+        tmp = Path(directory)
+        os.environ["AIRFLOW_HOME"] = str(tmp / "airflow")
+        if "parse" in groups:
+            figures += bench_parse(tmp)
+        small_samples: list[float] = []
+        if {"run", "scaling", "freshness"} & set(groups):
+            small = Workspace(tmp / "history-50k")
+            _seed_small_history(small, end - timedelta(minutes=30))
+            small.land(_batch(tmp / "first-batch", BATCH_EVENTS, seed=1, end=end - timedelta(minutes=20)))
+            small.load_and_build()
+            small.keep()
+            batch = _batch(tmp / "batch", BATCH_EVENTS, seed=2, end=end)
+            if "run" in groups:
+                run_figures, small_samples = bench_run(tmp, small, batch)
+                figures += run_figures
+            if "scaling" in groups:
+                figures += bench_scaling(tmp, small, batch, small_samples, end)
+            if "freshness" in groups:
+                figures += bench_freshness(tmp, small, end)
+        if "load" in groups:
+            figures += bench_load(tmp, end)
+    table = write_report(figures, args.out, time.perf_counter() - started)
+    print(table)
+    print(f"\nwritten to {args.out.relative_to(PROJECT_ROOT) if args.out.is_relative_to(PROJECT_ROOT) else args.out}")
+    print(json.dumps({f.name: round(f.ratio, 3) for f in figures if f.baseline}, indent=1))
+    return 0 if all(f.met for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

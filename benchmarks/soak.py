@@ -1,0 +1,204 @@
+"""`make soak`: many consecutive scheduled runs while batches keep arriving; nothing lost, nothing twice.
+
+The local stack (`make demo`'s scheduler, dag-processor, API server, triggerer) runs the DAG every
+minute in a throwaway Airflow home and warehouse. Besides each run's own synthetic batch, files land
+every 20 s: good batches, batches with bad rows, and copies of earlier files (a redelivery must load
+nothing twice). Afterwards: every run succeeded, no event_id twice in the warehouse or the marts,
+every ledger row reconciles (rows_read = loaded + duplicate + quarantined) and every loaded row is
+accounted for, and the long-running processes' memory stayed flat. The figures go to BENCHMARKS.md.
+
+    make soak                 # 50 runs, about an hour
+    make soak ARGS="--runs 5" # a shorter one
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import psutil
+from run import Workspace, machine, replace_block
+
+from attribution.events import COLUMN_NAMES
+from attribution.generator import write_batch
+from attribution.local_stack import SERVICES, _pid_file, airflow_env
+from attribution.settings import PROJECT_ROOT
+
+LANDING_EVERY_SECONDS = 20
+SCHEDULE = "* * * * *"
+
+
+def _services_rss(env: dict[str, str]) -> dict[str, float]:
+    """Resident memory (MB) of each long-running service: its process and children (workers, gunicorn)."""
+    usage = {}
+    for service in SERVICES:
+        path = _pid_file(env, service)
+        if not path.exists():
+            continue
+        try:
+            root = psutil.Process(int(path.read_text()))
+            usage[service] = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+        except psutil.Error:
+            continue
+    return usage
+
+
+def _runs(airflow_home: Path) -> list[tuple[str, float | None]]:
+    """(state, duration in seconds) of every DAG run so far."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        rows = db.execute(
+            "select state, start_date, end_date from dag_run where state in ('success', 'failed') order by id"
+        ).fetchall()
+    return [
+        (
+            state,
+            (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() if start and end else None,
+        )
+        for state, start, end in rows
+    ]
+
+
+def _bad_batch(directory: Path, number: int) -> Path:
+    """A batch with a few good rows and a few that must be quarantined."""
+    now = int(datetime.now(UTC).timestamp() * 1e6)
+    lines = [",".join(COLUMN_NAMES)]
+    lines += [f"soak{number}-ok{i},{now},page_view,soak-user{i},{now // 10**6},,,,,,,," for i in range(5)]
+    lines += [f"soak{number}-bad{i},yesterday,page_view,soak-user{i},1,,,,,,,," for i in range(3)]
+    path = directory / f"soak_bad_{number}.csv"
+    partial = directory / f".{path.name}.partial"
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)
+    return path
+
+
+def _checks(workspace: Workspace) -> tuple[dict[str, int], dict[str, int]]:
+    """(counts, invariants that must be 0) of the warehouse after the soak."""
+    with duckdb.connect(str(workspace.settings.warehouse_path), read_only=True) as con:
+
+        def one(sql: str) -> int:
+            return con.execute(sql).fetchone()[0]
+
+        counts = {
+            "Files in the ledger": one("select count(*) from raw.load_ledger"),
+            "Events loaded": one("select count(*) from raw.streamed_events"),
+            "Rows quarantined": one("select count(*) from raw.quarantined_rows"),
+            "Conversions attributed": one("select count(*) from mart_first_click"),
+        }
+        zero = {
+            "Ledger rows where rows_read <> loaded + duplicate + quarantined": one(
+                """select count(*) from raw.load_ledger
+                   where rows_read <> rows_loaded + rows_duplicate + rows_quarantined"""
+            ),
+            "Files with more than one ledger row": one(
+                """select count(*) from (select file_name, checksum from raw.load_ledger
+                   group by all having count(*) > 1)"""
+            ),
+            "Loaded rows the ledger does not account for": one("select count(*) from raw.streamed_events")
+            - one("select coalesce(sum(rows_loaded), 0) from raw.load_ledger"),
+            "Duplicate event_id in raw.streamed_events": one(
+                "select count(*) - count(distinct event_id) from raw.streamed_events"
+            ),
+            "Duplicate event_id in int_events (stream + history)": one(
+                "select count(*) - count(distinct event_id) from int_events"
+            ),
+            "Duplicate conversions in mart_first_click": one(
+                "select count(*) - count(distinct conversion_id) from mart_first_click"
+            ),
+            "Conversions whose credits do not sum to 1 (per model)": one(
+                """select count(*) from (select conversion_id, model, sum(credit) as total
+                   from mart_attribution_credits group by all having abs(total - 1) > 1e-9)"""
+            ),
+        }
+        return counts, zero
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="attribution-soak-") as directory:
+        tmp = Path(directory)
+        workspace = Workspace(tmp / "warehouse")
+        env = airflow_env(
+            workspace.env
+            | {
+                "AIRFLOW_HOME": str(tmp / "airflow"),
+                "ATTRIBUTION_SCHEDULE": SCHEDULE,
+                "ATTRIBUTION_SYNTHETIC_EVENTS": "300",
+                "ATTRIBUTION_HISTORY_DAYS": "2",
+                "ATTRIBUTION_TASK_RETRIES": "2",
+            }
+        )
+        stack = [sys.executable, "-m", "attribution.local_stack"]
+        landed = {"good": 0, "with bad rows": 0, "redelivered": 0}
+        memory: list[dict[str, float]] = []
+        runs: list = []
+        try:
+            subprocess.run([*stack, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+            outbox, number, next_landing = tmp / "outbox", 0, 0.0
+            outbox.mkdir()
+            while len(runs := _runs(tmp / "airflow")) < args.runs:
+                if time.monotonic() > started + args.runs * 150:
+                    raise SystemExit(f"soak: only {len(runs)} runs finished in time")
+                if time.monotonic() >= next_landing:
+                    number += 1
+                    kind = ("good", "with bad rows", "good", "redelivered")[number % 4]
+                    if kind == "good":
+                        batch = write_batch(outbox, 200, seed=10_000 + number, end=datetime.now(UTC))
+                    elif kind == "with bad rows":
+                        batch = _bad_batch(outbox, number)
+                    else:  # an earlier good file, delivered again under its own name
+                        batch = sorted(outbox.glob("events_*.csv"))[-1]
+                    shutil.copy(batch, workspace.settings.landing_path / f".{batch.name}.partial")
+                    (workspace.settings.landing_path / f".{batch.name}.partial").replace(
+                        workspace.settings.landing_path / batch.name
+                    )
+                    landed[kind] += 1
+                    next_landing = time.monotonic() + LANDING_EVERY_SECONDS
+                if len(memory) < len(runs):  # one sample per finished run
+                    memory.append(_services_rss(env))
+                time.sleep(2)
+        finally:
+            subprocess.run([*stack, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
+        counts, zero = _checks(workspace)
+
+    failed = sum(state != "success" for state, _ in runs)
+    durations = sorted(d for _, d in runs if d is not None)
+    warm, last = memory[min(4, len(memory) - 1)], memory[-1]
+    growth = {s: last.get(s, 0) - warm.get(s, 0) for s in warm}
+    lines = [
+        f"Soak of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}: {len(runs)} scheduled runs in "
+        f"{(time.monotonic() - started) / 60:.0f} min, schedule `{SCHEDULE}`, a file landing every "
+        f"{LANDING_EVERY_SECONDS} s besides each run's own batch ({', '.join(f'{v} {k}' for k, v in landed.items())}).",
+        "",
+        "| Check | Value |",
+        "|---|---|",
+        f"| Failed runs | {failed} |",
+        f"| Run duration p50 / p95 / max | {statistics.median(durations):.0f} / "
+        f"{durations[min(len(durations) - 1, round(0.95 * len(durations)))]:.0f} / {durations[-1]:.0f} s |",
+        *(f"| {name} | {value:,} |" for name, value in {**counts, **zero}.items()),
+        *(
+            f"| Memory of {s}: after run 5 / after run {len(memory)} | {warm[s]:.0f} / {last.get(s, 0):.0f} MB "
+            f"({growth[s]:+.0f} MB) |"
+            for s in warm
+        ),
+    ]
+    report = "\n".join(lines)
+    replace_block(args.out, "soak", report)
+    print(report)
+    return 1 if failed or any(zero.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
