@@ -114,7 +114,7 @@ def _checks(workspace: Workspace) -> tuple[dict[str, int], dict[str, int]]:
                 "select count(*) - count(distinct conversion_id) from mart_first_click"
             ),
             "Conversions whose credits do not sum to 1 (per model)": one(
-                """select count(*) from (select conversion_id, model, sum(credit) as total
+                """select count(*) from (select conversion_id, attribution_model, sum(credit) as total
                    from mart_attribution_credits group by all having abs(total - 1) > 1e-9)"""
             ),
         }
