@@ -107,7 +107,14 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
     airflow_home, attribution_env, settings, slack_receiver, tmp_path: Path
 ):
     url, receiver = slack_receiver
-    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    env = {
+        **airflow_home,
+        **attribution_env,
+        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+        # With retries on, as in production: a retried build must not pass the failing test by.
+        "ATTRIBUTION_TASK_RETRIES": "1",
+        "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
+    }
     # A GA4 history event without an event name: stg_ga4_events builds, its not_null test fails.
     connect(settings).ensure_schema()
     [event] = generate_events(1, seed=5, end=datetime.now(UTC) - timedelta(hours=2))

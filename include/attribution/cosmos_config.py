@@ -64,8 +64,8 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
     UI shows every model and its state. One dbt process per run instead of one per node: a run costs
     about what a plain ``dbt build`` costs (BENCHMARKS.md). Data tests have no tasks of their own: a
     failing test fails the producer (its alert names the test) and the models downstream of it. Unit
-    tests are for CI (``make test``), not for every micro-batch. On a retry the producer skips and
-    every model task runs its own model (Cosmos's fallback).
+    tests are for CI (``make test``), not for every micro-batch. The producer is not retried: Cosmos
+    skips a retried producer and falls back to one ``dbt run`` per model task, without data tests.
 
     Rendering reads the manifest built by ``make setup`` (``dbt parse``), so parsing the DAG never
     runs dbt. dbt runs from its own environment (a subprocess), since dbt-bigquery and the Google
@@ -84,9 +84,15 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             execution_mode=ExecutionMode.WATCHER,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(DBT_EXECUTABLE),
-            # With TestBehavior.NONE Cosmos limits the build to models, seeds and snapshots; the data
-            # tests belong in it too.
-            setup_operator_args={"dbt_cmd_flags": ["--resource-type", "test"]},
+            setup_operator_args={
+                # With TestBehavior.NONE Cosmos limits the build to models, seeds and snapshots; the
+                # data tests belong in it too.
+                "dbt_cmd_flags": ["--resource-type", "test"],
+                # Cosmos skips a retried producer and lets every model task run its own model with
+                # `dbt run`, without the data tests: a failing test would pass on the retry. One try;
+                # the next scheduled run is the retry.
+                "retries": 0,
+            },
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
