@@ -201,3 +201,59 @@ def test_a_run_over_its_deadline_fails_and_alerts_once(attribution_env, settings
     about_the_run = [text for text in _texts(receiver) if run_id in text]
     assert len(about_the_run) == 1, _texts(receiver)
     assert f"*{DAG_ID}* run `{run_id}` failed: timed_out" in about_the_run[0]
+
+
+class _RevokedKeyTokenEndpoint(BaseHTTPRequestHandler):
+    """Google's token endpoint answering as it does for a deleted service-account key."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_service_account_key_never_reaches_logs_or_alerts(airflow_home, attribution_env, slack_receiver):
+    # The BigQuery target with a service-account key in the Google connection, as in production; the
+    # token endpoint refuses the key, so the task that uses it fails and its error is logged and alerted.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    token_endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _RevokedKeyTokenEndpoint)
+    threading.Thread(target=token_endpoint.serve_forever, daemon=True).start()
+    url, receiver = slack_receiver
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    keyfile = {
+        "type": "service_account",
+        "project_id": "attribution-test",
+        "private_key_id": "0123456789abcdef",
+        "private_key": key.decode(),
+        "client_email": "pipeline@attribution-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{token_endpoint.server_port}/token",
+    }
+    connection = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(keyfile)}}
+    env = {
+        **airflow_home,
+        **attribution_env,
+        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(connection),
+        "ATTRIBUTION_TARGET": "bigquery",
+        "ATTRIBUTION_BQ_PROJECT": "attribution-test",
+    }
+    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
+    token_endpoint.shutdown()
+    assert result.returncode != 0
+    [alert] = _texts(receiver)
+    assert "`load` failed" in alert and "invalid_grant" in alert
+    secret_lines = [line for line in key.decode().splitlines() if "PRIVATE KEY" not in line]
+    task_logs = "".join(p.read_text() for p in Path(airflow_home["AIRFLOW_HOME"]).rglob("*.log") if p.is_file())
+    for text in (result.stdout + result.stderr, alert, task_logs):
+        assert not any(line in text for line in secret_lines), "a line of the private key was written out"
