@@ -257,3 +257,17 @@ def test_a_service_account_key_never_reaches_logs_or_alerts(airflow_home, attrib
     task_logs = "".join(p.read_text() for p in Path(airflow_home["AIRFLOW_HOME"]).rglob("*.log") if p.is_file())
     for text in (result.stdout + result.stderr, alert, task_logs):
         assert not any(line in text for line in secret_lines), "a line of the private key was written out"
+
+
+def test_a_dbt_model_error_is_named_in_one_alert(airflow_home, attribution_env, settings, slack_receiver):
+    url, receiver = slack_receiver
+    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    # The GA4 history table loses a column stg_ga4_events reads: the model cannot build.
+    connect(settings).ensure_schema()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("alter table raw.ga4_events drop column event_params")
+    result = dags_test(env, {"synthetic_events": 20})
+    assert result.returncode != 0
+    [alert] = _texts(receiver)
+    assert "task `dbt.dbt_producer_watcher` failed" in alert
+    assert "dbt model `stg_ga4_events` error:" in alert, alert
