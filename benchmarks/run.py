@@ -398,13 +398,11 @@ def _number(value: float) -> str:
 
 
 def _row(figure: Figure) -> str:
-    value = f"{figure.value:,.2f}" if figure.value < 100 else f"{figure.value:,.0f}"
-    baseline = (
-        "" if not figure.baseline else f"{figure.baseline:,.2f}" if figure.baseline < 100 else f"{figure.baseline:,.0f}"
-    )
+    baseline = _number(figure.baseline) if figure.baseline else ""
     ratio = f"{figure.ratio:.2f}×" if figure.baseline else ""
     met = "yes" if figure.met else "**no**"
-    return f"| {figure.name} | {value} {figure.unit} | {baseline} | {ratio} | {figure.target} | {met} | {figure.note} |"
+    cells = [figure.name, f"{_number(figure.value)} {figure.unit}", baseline, ratio, figure.target, met, figure.note]
+    return "| " + " | ".join(cells) + " |"
 
 
 def machine() -> str:
