@@ -4,9 +4,10 @@
 Every few minutes: **generate** a synthetic GA4 batch (demo traffic; off when
 `ATTRIBUTION_SYNTHETIC_EVENTS=0`) and, on an empty embedded warehouse only, **seed_history** with
 GA4-shaped history → **load** every CSV batch waiting in the landing directory
-(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**
-builds staging, sessions, conversions and the attribution marts, one task per model with its
-tests → **publish** the marts for the dashboard.
+(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**:
+one `dbt build` (`dbt_producer_watcher`) of staging, sessions, conversions, the attribution marts
+and their data tests, then one task per model showing its result → **publish** the marts for the
+dashboard.
 
 Trigger it by hand with *Trigger DAG*: `synthetic_events` sets the batch size of this run and
 `full_refresh` rebuilds every model from scratch. Failed tasks alert on Slack (connection
