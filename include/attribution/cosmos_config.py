@@ -61,8 +61,8 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
 
     Cosmos's watcher mode: a producer task runs a single ``dbt build`` (models, seed and data tests)
     and reports each node's result as it finishes; each model's task reads its model's result, so the
-    UI shows every model and its state. One dbt process per run instead of one per node: a run costs
-    about what a plain ``dbt build`` costs (BENCHMARKS.md). Data tests have no tasks of their own: a
+    UI shows every model and its state. One dbt process per run instead of one per node (5-7 s of
+    start-up each; BENCHMARKS.md). Data tests have no tasks of their own: a
     failing test fails the producer (its alert names the test) and the models downstream of it. Unit
     tests are for CI (``make test``), not for every micro-batch. The producer is not retried: Cosmos
     skips a retried producer and falls back to one ``dbt run`` per model task, without data tests.
