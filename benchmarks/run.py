@@ -4,7 +4,7 @@ These machines are noisy, so no figure stands alone: each is a median over repea
 baseline doing the comparable plain work in the same run, measurements of the two interleaved. Prints
 a table and writes BENCHMARKS.md (the targets and what the figures mean are in that file's text).
 
-    make bench                       # everything, about 10 minutes on 2 cores
+    make bench                       # everything, about 15 minutes on 2 cores
     make bench ARGS="--only parse"   # one group: parse, run, scaling, load, freshness
 """
 
@@ -348,8 +348,8 @@ def _conversion_ids(batch: Path) -> set[str]:
     return {row[0] for row in rows}
 
 
-def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 3.0) -> list[Figure]:
-    """Files land every 35 s for 3 minutes while the scheduler runs the DAG every minute; each file's freshness is
+def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 2.0) -> list[Figure]:
+    """Files land every 30 s for 2 minutes while the scheduler runs the DAG every minute; each file's freshness is
     the time from its landing to all its conversions being in the serving snapshot."""
     workspace = base.copy(tmp / "freshness")
     env = airflow_env(workspace.env | {"AIRFLOW_HOME": str(tmp / "airflow-scheduler"),
@@ -369,7 +369,7 @@ def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 
                 if ids:
                     workspace.land(batch)  # an atomic rename, like any producer should land a file
                     pending[batch.name] = (time.monotonic(), ids)
-                next_landing = time.monotonic() + 35
+                next_landing = time.monotonic() + 30
             if pending and workspace.settings.snapshot_path.exists():
                 wanted = set().union(*(ids for _, ids in pending.values()))
                 listed = ", ".join(f"'{i}'" for i in wanted)
