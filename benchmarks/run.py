@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -64,6 +65,12 @@ def _median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def nearest_rank(samples: list[float], share: float) -> float:
+    """The ``share`` percentile by nearest rank (with few samples, p95 is the largest)."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
 def _check(args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
     result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode:
@@ -102,7 +109,10 @@ class Workspace:
         shutil.copytree(self.root.with_name(f"{self.root.name}.kept"), self.root)
 
     def land(self, batch: Path) -> None:
-        shutil.copy(batch, self.settings.landing_path / batch.name)
+        """Land a copy of ``batch`` as a producer should: written under a dot-name, then renamed."""
+        partial = self.settings.landing_path / f".{batch.name}.partial"
+        shutil.copy(batch, partial)
+        partial.replace(self.settings.landing_path / batch.name)
 
     def load(self) -> None:
         """The load script: a fresh interpreter loading what has landed, as a scheduled task would."""
@@ -367,7 +377,7 @@ def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 
                 batch = _batch(tmp / "freshness-batches", 300, seed=seed, end=datetime.now(UTC))
                 ids = _conversion_ids(batch)
                 if ids:
-                    workspace.land(batch)  # an atomic rename, like any producer should land a file
+                    workspace.land(batch)
                     pending[batch.name] = (time.monotonic(), ids)
                 next_landing = time.monotonic() + 30
             if pending and workspace.settings.snapshot_path.exists():
@@ -385,7 +395,7 @@ def bench_freshness(tmp: Path, base: Workspace, end: datetime, minutes: float = 
     if pending or not freshness:
         raise SystemExit(f"freshness: {len(pending)} files never reached the snapshot")
     ordered = sorted(freshness)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered) + 0.5) - 1)]  # nearest rank
+    p95 = nearest_rank(ordered, 0.95)
     interval = 60.0
     return [Figure(f"Freshness p95, 1-minute schedule ({len(ordered)} files)", p95, interval, "s",
                    "≤ interval + 60 s", p95 <= interval + 60,

@@ -14,7 +14,6 @@ accounted for, and the long-running processes' memory stayed flat. The figures g
 from __future__ import annotations
 
 import argparse
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 import psutil
-from run import Workspace, machine, replace_block
+from run import Workspace, machine, nearest_rank, replace_block
 
 from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
@@ -160,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                         batch = _bad_batch(outbox, number)
                     else:  # an earlier good file, delivered again under its own name
                         batch = sorted(outbox.glob("events_*.csv"))[-1]
-                    shutil.copy(batch, workspace.settings.landing_path / f".{batch.name}.partial")
-                    (workspace.settings.landing_path / f".{batch.name}.partial").replace(
-                        workspace.settings.landing_path / batch.name
-                    )
+                    workspace.land(batch)
                     landed[kind] += 1
                     next_landing = time.monotonic() + LANDING_EVERY_SECONDS
                 if len(memory) < len(runs):  # one sample per finished run
@@ -186,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|",
         f"| Failed runs | {failed} |",
         f"| Run duration p50 / p95 / max | {statistics.median(durations):.0f} / "
-        f"{durations[min(len(durations) - 1, round(0.95 * len(durations)))]:.0f} / {durations[-1]:.0f} s |",
+        f"{nearest_rank(durations, 0.95):.0f} / {durations[-1]:.0f} s |",
         *(f"| {name} | {value:,} |" for name, value in {**counts, **zero}.items()),
         *(
             f"| Memory of {s}: after run 5 / after run {len(memory)} | {warm[s]:.0f} / {last.get(s, 0):.0f} MB "
