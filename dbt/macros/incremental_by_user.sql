@@ -1,34 +1,83 @@
-{#- Incremental by user (README: incremental runs). A conversion's attribution depends only on its
-    user's sessions, so an incremental build recomputes the rows of the users touched by events
-    loaded since that model's last build. Every row keeps `_events_loaded_at`: the newest event load
-    the build that wrote it had seen, so the model's own maximum is its watermark. -#}
+{#- Incremental builds (README: incremental runs). Attribution depends only on a user's sessions, so
+    a build recomputes only what events loaded since that model's last build can change. Every row
+    keeps `_events_loaded_at`: the newest event load the build that wrote it had seen, so the model's
+    own maximum is its watermark.
+    - int_sessions and int_conversions read int_events: the events loaded after the watermark, and
+      on BigQuery only the partitions those events can be in (first_new_event_date).
+    - The models after them read only their inputs' rows rebuilt after their own watermark. -#}
 
-{#- SQL expression: the newest load time among `events` (int_events). -#}
-{% macro events_loaded_at(events) -%}
-    (select max(loaded_at) from {{ events }})
+{#- SQL expression: this model's watermark (epoch for an empty table). -#}
+{% macro watermark() -%}
+    (select coalesce(max(_events_loaded_at), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})) from {{ this }})
 {%- endmacro %}
 
-{#- SQL condition on user_pseudo_id: the user's rows are recomputed in this build. On an incremental
-    build, users with events loaded after the model's watermark, and users who share a transaction_id
-    with them (the first occurrence of a transaction_id decides whose conversion it is); on a full
-    build, everyone. The model passes its is_incremental(), which dbt's unit tests override. -#}
-{% macro user_has_new_events(events, incremental) -%}
+{#- SQL condition on int_events rows: loaded after the watermark (every row on a full build). On an
+    incremental build with a known first_day (first_new_event_date), also `event_date >= first_day`:
+    the same rows, stated as a constant that BigQuery prunes partitions by. -#}
+{% macro loaded_since_watermark(incremental, first_day) -%}
     {%- if incremental -%}
-        {%- set watermark -%}
-            (select coalesce(max(_events_loaded_at), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})) from {{ this }})
-        {%- endset -%}
-        user_pseudo_id in (
-            select new_events.user_pseudo_id from {{ events }} as new_events
-            where new_events.loaded_at > {{ watermark }}
-            union distinct
-            select sharing_events.user_pseudo_id from {{ events }} as sharing_events
-            inner join {{ events }} as new_events on sharing_events.transaction_id = new_events.transaction_id
-            where new_events.loaded_at > {{ watermark }}
-        )
+        loaded_at > {{ watermark() }}{% if first_day is not none %} and {{ event_date_from(first_day) }}{% endif %}
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- SQL condition on an input model's rows: rebuilt after this model's watermark (all on a full build). -#}
+{% macro rebuilt_since_watermark(incremental) -%}
+    {%- if incremental -%}
+        _events_loaded_at > {{ watermark() }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- SQL condition `event_date >= <day - days_before>` with a constant day (a date; none: no condition). -#}
+{% macro event_date_from(day, days_before=0) -%}
+    {%- if day is none -%}
+        true
+    {%- else -%}
+        {%- set first = day - modules.datetime.timedelta(days=days_before | int) -%}
+        event_date >= cast('{{ first.strftime("%Y-%m-%d") }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Compile time: the earliest event_date among events loaded after this model's watermark, so a build
+    reads only the partitions from it on. From small tables only: the load ledger's first_event_date
+    for streamed files, and stg_ga4_events by loaded_at for GA4 rows (clustered by it, so BigQuery
+    reads only its newest blocks). Nothing new: a day after every event, so nothing is read.
+    None (no bound; the SQL watermark alone decides) on a first build, while parsing, in dbt unit
+    tests (their inputs are fixtures, not tables), and when a ledger row from before first_event_date
+    is new: then the streamed table is searched by _loaded_at once, unpruned. -#}
+{% macro first_new_event_date() %}
+    {%- if model.resource_type == 'unit_test' -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {#- Referenced while parsing too, so dbt knows the model reads them. -#}
+    {%- set ledger, streamed = source('raw', 'load_ledger'), source('raw', 'streamed_events') -%}
+    {%- set ga4_events = ref('stg_ga4_events') -%}
+    {%- if not execute or not is_incremental() -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
+    {%- if newest is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set since = "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set files = run_query(
+        'select min(first_event_date), sum(case when first_event_date is null and rows_loaded > 0 then 1 else 0 end)'
+        ~ ' from ' ~ ledger ~ ' where loaded_at > ' ~ since
+    ).rows[0] -%}
+    {%- if files[1] -%}
+        {%- set streamed_first = run_query(
+            'select min(event_date) from ' ~ streamed ~ ' where _loaded_at > ' ~ since).columns[0].values()[0] -%}
+    {%- else -%}
+        {%- set streamed_first = files[0] -%}
+    {%- endif -%}
+    {%- set ga4_first = run_query(
+        'select min(event_date) from ' ~ ga4_events ~ ' where loaded_at > ' ~ since).columns[0].values()[0] -%}
+    {%- set days = [streamed_first, ga4_first] | reject('none') | list -%}
+    {{- return(days | min if days else modules.datetime.date(9999, 12, 31)) -}}
+{% endmacro %}
 
 {#- Model config: an incremental model whose rows are rebuilt per `key`: a build deletes every row of
     the keys in its result and inserts the result, so rows that no longer exist disappear (a touchpoint

@@ -8,22 +8,24 @@
         incremental_strategy='merge',
         unique_key='conversion_id',
         on_schema_change='fail',
+        partition_by=date_partitioning('conversion_date'),
+        cluster_by=['user_pseudo_id'],
     )
 }}
 
+{%- set first_new_day = first_new_event_date() %}
+
 with
 
--- Incremental: only the conversions of users with new events, and of users sharing a transaction_id
--- with them (a conversion never disappears, so merging on conversion_id replaces it).
-events as (
+new_events as (
 
     select * from {{ ref('int_events') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    where {{ loaded_since_watermark(is_incremental(), first_new_day) }}
 
 ),
 
-conversion_events as (
+new_occurrences as (
 
     select
         coalesce(transaction_id, event_id) as conversion_id,
@@ -34,19 +36,56 @@ conversion_events as (
         event_name,
         coalesce(purchase_revenue, 0) as revenue,
         event_timestamp as converted_at_micros,
-        event_at as converted_at,
-        row_number() over (
-            partition by coalesce(transaction_id, event_id)
-            order by event_timestamp, event_id
-        ) as occurrence
+        event_at as converted_at
 
-    from events
+    from new_events
 
     where event_name in (
         {%- for conversion_event in var('conversion_events') %}
             '{{ conversion_event }}'{{ ',' if not loop.last }}
         {%- endfor %}
     )
+
+),
+
+-- Incremental: the conversions with new occurrences. Each is the earliest of its new occurrences and
+-- of the conversion as built so far (the earliest occurrence loaded before), so the whole history of
+-- a transaction_id is never read again; merging on conversion_id replaces it.
+occurrences as (
+
+    select * from new_occurrences
+
+    {% if is_incremental() -%}
+        union all
+
+        select
+            conversion_id,
+            event_id,
+            transaction_id,
+            user_pseudo_id,
+            ga_session_id,
+            event_name,
+            revenue,
+            converted_at_micros,
+            converted_at
+
+        from {{ this }}
+
+        where conversion_id in (select new_occurrences.conversion_id from new_occurrences)
+    {%- endif %}
+
+),
+
+numbered as (
+
+    select
+        *,
+        row_number() over (
+            partition by conversion_id
+            order by converted_at_micros, event_id
+        ) as occurrence
+
+    from occurrences
 
 ),
 
@@ -63,9 +102,9 @@ conversions as (
         converted_at_micros,
         converted_at,
         cast(converted_at as date) as conversion_date,
-        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
+        (select max(new_events.loaded_at) from new_events) as _events_loaded_at
 
-    from conversion_events
+    from numbered
 
     where occurrence = 1
 

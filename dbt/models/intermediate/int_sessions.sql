@@ -8,18 +8,51 @@
         incremental_strategy='merge',
         unique_key=['user_pseudo_id', 'ga_session_id'],
         on_schema_change='fail',
+        partition_by=date_partitioning('session_date'),
+        cluster_by=['user_pseudo_id'],
     )
 }}
 
+{%- set first_new_day = first_new_event_date() %}
+
 with
 
--- Incremental: only the sessions of users with new events (a session only ever gains events, so
--- merging on the session replaces it).
-events as (
+new_events as (
 
     select * from {{ ref('int_events') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    where {{ loaded_since_watermark(is_incremental(), first_new_day) }}
+
+),
+
+-- Used by incremental builds only.
+touched_sessions as (  -- noqa: ST03
+
+    select distinct
+        user_pseudo_id,
+        ga_session_id
+
+    from new_events
+
+),
+
+-- Incremental: only the sessions with new events, rebuilt from all their events (a session only
+-- ever gains events, so merging on the session replaces it). A session's events span less than the
+-- lookback, so they are all in the partitions from lookback_days before the first new event's day.
+events as (
+
+    {% if is_incremental() -%}
+        select all_events.* from {{ ref('int_events') }} as all_events
+
+        inner join touched_sessions
+            on
+                all_events.user_pseudo_id = touched_sessions.user_pseudo_id
+                and all_events.ga_session_id = touched_sessions.ga_session_id
+
+        where {{ event_date_from(first_new_day, days_before=var('lookback_days')) }}
+    {%- else -%}
+        select * from new_events
+    {%- endif %}
 
 ),
 
@@ -104,7 +137,8 @@ sessions as (
         session_sources.source = '(direct)' as is_direct,
         session_sources.session_start_micros,
         session_sources.session_started_at,
-        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
+        cast(session_sources.session_started_at as date) as session_date,
+        (select max(new_events.loaded_at) from new_events) as _events_loaded_at
 
     from session_sources
 

@@ -14,8 +14,31 @@
 
 with
 
--- Incremental: the touchpoints of touched users' conversions are rebuilt whole (a touchpoint can
--- leave the lookback window when a late event moves a session's start or a conversion's time).
+-- Incremental: every conversion of the users whose conversions or sessions were rebuilt since this
+-- model's last build, rebuilt whole (a touchpoint can leave the lookback window when a late event
+-- moves a session's start or a conversion's time).
+rebuilt as (
+
+    select
+        user_pseudo_id,
+        _events_loaded_at
+
+    from {{ ref('int_conversions') }}
+
+    where {{ rebuilt_since_watermark(is_incremental()) }}
+
+    union all
+
+    select
+        user_pseudo_id,
+        _events_loaded_at
+
+    from {{ ref('int_sessions') }}
+
+    where {{ rebuilt_since_watermark(is_incremental()) }}
+
+),
+
 conversions as (
 
     select
@@ -24,7 +47,9 @@ conversions as (
 
     from {{ ref('int_conversions') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    {% if is_incremental() -%}
+        where user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
+    {%- endif %}
 
 ),
 
@@ -32,7 +57,9 @@ sessions as (
 
     select * from {{ ref('int_sessions') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    {% if is_incremental() -%}
+        where user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
+    {%- endif %}
 
 ),
 
@@ -87,7 +114,7 @@ touchpoints as (
         converted_at_micros,
         converted_at,
         conversion_date,
-        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
+        (select max(rebuilt._events_loaded_at) from rebuilt) as _events_loaded_at
 
     from qualifying_sessions
 

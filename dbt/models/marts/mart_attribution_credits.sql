@@ -23,12 +23,13 @@
 
 with
 
--- Incremental: the credits of touched users' conversions are rebuilt whole.
+-- Incremental: the credits of the conversions whose touchpoints were rebuilt since this model's last
+-- build, rebuilt whole (a conversion's touchpoints are always rebuilt together).
 touchpoints as (
 
     select * from {{ ref('int_touchpoints') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    where {{ rebuilt_since_watermark(is_incremental()) }}
 
 ),
 
@@ -176,7 +177,7 @@ attribution_credits as (
         touchpoints.touched_at,
         touchpoints.converted_at,
         touchpoints.conversion_date,
-        {{ events_loaded_at(ref('int_events')) }} as _events_loaded_at
+        touchpoints._events_loaded_at
 
     from credits
 

@@ -13,12 +13,13 @@
 
 with
 
--- Incremental: the touched users' conversions (every conversion always has exactly one row here).
+-- Incremental: the conversions whose credits were rebuilt since this model's last build (every
+-- conversion always has exactly one row here).
 credits as (
 
     select * from {{ ref('mart_attribution_credits') }}
 
-    where {{ user_has_new_events(ref('int_events'), is_incremental()) }}
+    where {{ rebuilt_since_watermark(is_incremental()) }}
 
 ),
 

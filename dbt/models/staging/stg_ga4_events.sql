@@ -2,7 +2,9 @@
 -- Incremental: the first build reads every export day (from var ga4_first_day if set); later runs read
 -- only the last var ga4_reload_days days before the newest one already here, because GA4 rewrites
 -- recent daily tables for late hits. Rows are keyed by a hash of what identifies a GA4 event, so a
--- re-read day adds only its new events, and exact duplicate rows in the export collapse.
+-- re-read day adds only its new events, and exact duplicate rows in the export collapse. Clustered by
+-- loaded_at first: the incremental models downstream look up the rows loaded since their last build
+-- (first_new_event_date), which are in the newest blocks.
 
 {{
     config(
@@ -11,7 +13,7 @@
         unique_key='event_id',
         on_schema_change='fail',
         partition_by=date_partitioning('event_date'),
-        cluster_by=['user_pseudo_id', 'event_name'],
+        cluster_by=['loaded_at', 'user_pseudo_id'],
     )
 }}
 

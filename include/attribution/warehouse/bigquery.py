@@ -124,9 +124,11 @@ class BigQueryWarehouse:
         self._run(f"""
             create table if not exists {self._table("load_ledger")} (
                 file_name STRING, checksum STRING, loaded_at TIMESTAMP, rows_read INT64, rows_loaded INT64,
-                rows_duplicate INT64, rows_quarantined INT64, status STRING, error STRING
+                rows_duplicate INT64, rows_quarantined INT64, status STRING, error STRING, first_event_date DATE
             )
         """)
+        # A ledger from before first_event_date: its earlier rows stay null (see incremental_by_user.sql).
+        self._run(f"alter table {self._table('load_ledger')} add column if not exists first_event_date DATE")
         self._run(f"""
             create table if not exists {self._table("quarantined_rows")} (
                 file_name STRING, line_number INT64, reason STRING, raw_record STRING, quarantined_at TIMESTAMP,
@@ -275,14 +277,15 @@ class BigQueryWarehouse:
         # Rows written by this file (name and content): the same content under another name is another file.
         file_name = f"(select {_unescape('file_name')} from {self._table(meta)})"
         statements = []
-        loaded = "0"
+        loaded, first_event_date = "0", "cast(null as date)"
         if events_csv:
             # A resent event keeps its timestamp: only the partitions of this batch's dates are read.
             first, last = (f"date '{d.isoformat()}'" for d in event_dates)
-            loaded = (
-                f"(select count(*) from {self._table('streamed_events')} where event_date between {first} and {last}"
-                f" and _batch_checksum = {checksum} and _batch_file = {file_name})"
+            this_file = (
+                f"from {self._table('streamed_events')} where event_date between {first} and {last}"
+                f" and _batch_checksum = {checksum} and _batch_file = {file_name}"
             )
+            loaded, first_event_date = f"(select count(*) {this_file})", f"(select min(event_date) {this_file})"
             events = self._stage(events_csv, _EVENT_COLUMNS)
             staged.append(events)
             # An event_id already in the warehouse is a duplicate and never overwrites.
@@ -311,8 +314,11 @@ class BigQueryWarehouse:
             """)
         ledger = f"""
             insert into {self._table("load_ledger")}
+            (file_name, checksum, loaded_at, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status,
+             error, first_event_date)
             select {_unescape("file_name")}, checksum, current_timestamp(), rows_read, {loaded},
-                   rows_read - {loaded} - rows_quarantined, rows_quarantined, status, {_unescape("error")}
+                   rows_read - {loaded} - rows_quarantined, rows_quarantined, status, {_unescape("error")},
+                   {first_event_date}
             from {self._table(meta)}
         """
         try:

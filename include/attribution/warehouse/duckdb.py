@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -65,8 +65,11 @@ class DuckDBWarehouse:
                     rows_quarantined bigint not null,
                     status varchar not null,
                     error varchar,
+                    first_event_date date,
                     primary key (file_name, checksum)
                 );
+                -- a ledger from before first_event_date: its earlier rows stay null (see incremental_by_user.sql)
+                alter table {self.schema}.load_ledger add column if not exists first_event_date date;
                 create table if not exists {self.schema}.quarantined_rows (
                     file_name varchar not null,
                     line_number bigint,
@@ -154,9 +157,15 @@ class DuckDBWarehouse:
         self._write_ledger(con, report)
         return report
 
-    def _write_ledger(self, con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    def _write_ledger(
+        self, con: duckdb.DuckDBPyConnection, report: LoadReport, first_event_date: date | None = None
+    ) -> None:
         con.execute(
-            f"insert into {self.schema}.load_ledger values (?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?)",
+            f"""
+            insert into {self.schema}.load_ledger (file_name, checksum, loaded_at, rows_read, rows_loaded,
+                rows_duplicate, rows_quarantined, status, error, first_event_date)
+            values (?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?)
+            """,
             [
                 report.file_name,
                 report.checksum,
@@ -166,6 +175,7 @@ class DuckDBWarehouse:
                 report.rows_quarantined,
                 report.status,
                 report.error,
+                first_event_date,
             ],
         )
 
@@ -191,14 +201,14 @@ class DuckDBWarehouse:
                    {sql_literal(batch.checksum)}
             from batch_checked where outcome = 'quarantine' order by line_number
         """)
-        read, loaded, duplicate, quarantined = con.execute("""
+        read, loaded, duplicate, quarantined, first_event_date = con.execute("""
             select count(*), count(*) filter (outcome = 'new'), count(*) filter (outcome = 'duplicate'),
-                   count(*) filter (outcome = 'quarantine')
+                   count(*) filter (outcome = 'quarantine'), min(event_date) filter (outcome = 'new')
             from batch_checked
         """).fetchone()
         con.execute("drop table batch_checked")
         report = LoadReport(batch.name, batch.checksum, read, loaded, duplicate, quarantined, error=batch.ledger_note)
-        self._write_ledger(con, report)
+        self._write_ledger(con, report, first_event_date)
         return report
 
 
