@@ -73,7 +73,7 @@ def _outcome(settings: Settings) -> tuple:
         lambda name: f"raw.{name}"
     )  # fmt: skip
     ledger = warehouse.query(
-        f"select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status, error"
+        f"select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status, error, first_event_date"
         f" from {table('load_ledger')}"
     )
     quarantine = warehouse.query(f"select file_name, line_number, reason, raw_record from {table('quarantined_rows')}")

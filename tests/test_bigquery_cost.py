@@ -13,9 +13,11 @@ no copy and reading it scans what it reads.
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator
 from ga4_fixture import create_table_sql, ga4_rows
 
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.slow
 
 GA4_SOURCE = "source.attribution.ga4.events"
 STREAMED_SOURCE = "source.attribution.raw.streamed_events"
+DBT_PROJECT = Path(__file__).parents[1] / "dbt" / "dbt_project.yml"
 
 
 def lower_bounds(sql: str, column: str) -> list[str]:
@@ -101,24 +104,31 @@ def built(tmp_path_factory: pytest.TempPathFactory):
         paths = [f"--log-path={tmp / 'logs'}", "--target-path"]  # not the shared dbt/target
         build = ["build", "--exclude", "resource_type:test", "resource_type:unit_test", *paths, str(tmp / "build")]
         assert run_dbt(build, environ={**os.environ, **env}) == 0
+        # A batch loaded after the build: what the next incremental build reads.
+        batch = write_batch(settings.landing_path, 60, seed=9, end=end + timedelta(hours=1))
+        load_pending(settings, connect(settings))
+        [first_new] = connect(settings).query(
+            f"select min(event_date) as day from `{PROJECT}.cost.streamed_events` where _batch_file = '{batch.name}'"
+        )
         compile_ = ["compile", "--select", "resource_type:model", *paths, str(tmp / "compiled")]
         assert run_dbt(compile_, environ={**os.environ, **env, "ATTRIBUTION_GA4_TABLE": "events_*"}) == 0
-        yield json.loads((tmp / "compiled" / "manifest.json").read_text()), settings, history
+        yield json.loads((tmp / "compiled" / "manifest.json").read_text()), settings, history, first_new["day"]
 
 
 def test_the_readers_are_found_and_compiled_as_incremental_builds(built):
-    manifest, _, _ = built
+    manifest, _, _, _ = built
     ga4, streamed = (incremental_readers(manifest, source) for source in (GA4_SOURCE, STREAMED_SOURCE))
     assert set(ga4) >= {"stg_ga4_events"}
     assert {r for relations in ga4.values() for r in relations} == {f"`{PROJECT}`.`ga4_export`.`events_*`"}
-    assert set(streamed) >= {"int_sessions", "int_conversions", "int_touchpoints", "mart_attribution_credits"}
+    # The later models read their inputs' rebuilt rows (by _events_loaded_at), not the events.
+    assert set(streamed) == {"int_sessions", "int_conversions"}
     for name in {**ga4, **streamed}:
         node = manifest["nodes"][f"model.attribution.{name}"]
         assert node["relation_name"] in node["compiled_code"], f"{name}: compiled as a full build, not incremental"
 
 
 def test_ga4_export_readers_read_only_the_recent_shards(built):
-    manifest, _, history = built
+    manifest, _, history, _ = built
     readers = incremental_readers(manifest, GA4_SOURCE)
     problems = []
     for name, relations in readers.items():
@@ -131,14 +141,8 @@ def test_ga4_export_readers_read_only_the_recent_shards(built):
     assert not problems, "\n\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the incremental models over int_events pick their users by loaded_at, not by the streamed table's"
-    " partition column, so each build scans it (and stg_ga4_events) whole; and none of them is partitioned",
-)
 def test_streamed_table_readers_read_only_the_recent_partitions(built):
-    manifest, settings, _ = built
+    manifest, settings, _, first_new = built
     table = connect(settings).client.get_table(f"{PROJECT}.{settings.bq_dataset}.streamed_events")
     column = table.time_partitioning.field  # as the loader partitions it
     readers = incremental_readers(manifest, STREAMED_SOURCE)
@@ -146,3 +150,11 @@ def test_streamed_table_readers_read_only_the_recent_partitions(built):
     for name, relations in readers.items():
         problems += cost_problems(manifest["nodes"][f"model.attribution.{name}"], relations, column)
     assert not problems, "\n\n".join(problems)
+    # From the first day of the events loaded since the build; sessions from the lookback before it.
+    first_days = {name: min(lower_bounds(manifest["nodes"][f"model.attribution.{name}"]["compiled_code"], column))
+                  for name in readers}  # fmt: skip
+    lookback = timedelta(days=yaml.safe_load(DBT_PROJECT.read_text())["vars"]["lookback_days"])
+    assert first_days == {
+        "int_conversions": first_new.isoformat(),
+        "int_sessions": (first_new - lookback).isoformat(),
+    }

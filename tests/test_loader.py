@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from attribution.events import COLUMN_NAMES
@@ -64,6 +65,23 @@ def test_a_clean_batch_loads_whole_and_leaves_the_landing_dir(settings: Settings
     ledger = query(settings, "select * from raw.load_ledger")
     assert len(ledger) == 1
     assert ledger[0]["rows_loaded"] == report.rows_loaded == events(settings)
+    # The incremental models find the partitions the new events are in from it.
+    [first] = query(settings, "select min(event_date) as day from raw.streamed_events")
+    assert ledger[0]["first_event_date"] == first["day"] is not None
+
+
+def test_a_ledger_from_before_first_event_date_gains_the_column(settings: Settings):
+    connect(settings).ensure_schema()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("alter table raw.load_ledger drop column first_event_date")
+        con.execute("insert into raw.load_ledger values ('old.csv', 'c0', now(), 1, 1, 0, 0, 'loaded', null)")
+    land(settings, "new.csv", "\n".join([HEADER, row("a")]) + "\n")
+    assert load(settings)["new.csv"].rows_loaded == 1  # ensure_schema ran again first
+    ledger = query(settings, "select file_name, first_event_date from raw.load_ledger order by file_name")
+    assert ledger == [
+        {"file_name": "new.csv", "first_event_date": datetime.fromtimestamp(TS / 1e6, UTC).date()},
+        {"file_name": "old.csv", "first_event_date": None},
+    ]
 
 
 def test_the_same_file_again_is_a_no_op(settings: Settings):
