@@ -53,10 +53,6 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
     """)
     field = {c: (f"batch_rows.{sql_ident(c)}" if c in header else "null::varchar") for c in COLUMN_NAMES}
     text = {c: f"nullif(trim({field[c]}), '')" for c in COLUMN_NAMES}
-    newlines = " + ".join(
-        f"coalesce(length({f'batch_rows.{sql_ident(c)}'}) - length(replace({f'batch_rows.{sql_ident(c)}'}, chr(10), '')), 0)"
-        for c in header
-    )
     raw_record = " || ',' || ".join(
         f"""case when batch_rows.{sql_ident(c)} is null then ''
                  when regexp_matches(batch_rows.{sql_ident(c)}, '[",\\r\\n]')
@@ -70,6 +66,23 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
         f" then '{c} longer than {MAX_FIELD_LENGTH} characters'"
         for c in COLUMN_NAMES
     )
+    # Line numbers: without malformed records or newlines inside quoted fields (the usual file), a
+    # record's line is its position plus the header; otherwise a running count over the whole file.
+    irregular = con.execute(
+        "select exists(from batch_rejects) or exists(from batch_rows where "
+        + " or ".join(f"contains(batch_rows.{sql_ident(c)}, chr(10))" for c in header)
+        + ")"
+    ).fetchone()[0]
+    newlines, line_number = "0", "2 + k"
+    if irregular:
+        newlines = " + ".join(
+            f"coalesce(length(batch_rows.{sql_ident(c)}) - length(replace(batch_rows.{sql_ident(c)}, chr(10), '')), 0)"
+            for c in header
+        )
+        line_number += (
+            " + (select count(*) from rejects where good_rows_before <= k) + coalesce(sum(embedded_newlines)"
+            " over (order by k rows between unbounded preceding and 1 preceding), 0)"
+        )
     integer = "'^-?[0-9]{1,19}$'"
     decimal = "'^-?[0-9]{1,12}(\\.[0-9]{1,6})?$'"
     now_micros = int(time.time() * 1_000_000)
@@ -91,9 +104,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
         ),
         line_numbers as (  -- a narrow window: sorting every field with it costs seconds on big files
             select k,
-                   2 + k + (select count(*) from rejects where good_rows_before <= k)
-                     + coalesce(sum(embedded_newlines) over (order by k rows between unbounded preceding and 1 preceding), 0)
-                     as line_number
+                   {line_number} as line_number
             from positioned
         ),
         numbered as (
@@ -126,14 +137,25 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
             from numbered
         ),
         valid as (
-            select checked.*,
+            select * from checked where reason is null
+        ),
+        repeated as (  -- event_ids on more than one valid row: only these are compared, by content
+            select event_id from valid group by event_id having count(*) > 1
+        ),
+        repeats as (
+            select valid.*,
                 md5(concat_ws(chr(31), {", ".join(f"coalesce({c}, chr(30))" for c in COLUMN_NAMES)})) as content,
                 row_number() over (partition by event_id order by line_number) as occurrence
-            from checked where reason is null
+            from valid semi join repeated using (event_id)
         ),
         first_seen as (
-            select event_id, content as first_content, line_number as first_line from valid where occurrence = 1
+            select event_id, content as first_content, line_number as first_line from repeats where occurrence = 1
         )
+        select
+            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in COLUMN_NAMES)},
+            make_timestamp(v.event_timestamp::bigint)::date as event_date, 'new' as outcome, null as reason
+        from valid v anti join repeated using (event_id)
+        union all
         select
             v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in COLUMN_NAMES)},
             make_timestamp(v.event_timestamp::bigint)::date as event_date,
@@ -144,7 +166,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
             end as outcome,
             case when v.occurrence > 1 and v.content <> f.first_content
                 then 'event_id repeats line ' || f.first_line || ' with different content' end as reason
-        from valid v join first_seen f using (event_id)
+        from repeats v join first_seen f using (event_id)
         union all
         select k, line_number, null, {", ".join(COLUMN_NAMES)}, null, 'quarantine', reason
         from checked where reason is not null
