@@ -31,11 +31,15 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- SQL condition `event_date >= <day - days_before>` with a constant day (a date; none: no condition). -#}
+{#- SQL condition `event_date >= <day - days_before>` with a constant day (a date or a GA4 export day
+    'YYYYMMDD'; none: no condition). -#}
 {% macro event_date_from(day, days_before=0) -%}
     {%- if day is none -%}
         true
     {%- else -%}
+        {%- if day is string -%}
+            {%- set day = modules.datetime.datetime.strptime(day, '%Y%m%d').date() -%}
+        {%- endif -%}
         {%- set first = day - modules.datetime.timedelta(days=days_before | int) -%}
         event_date >= cast('{{ first.strftime("%Y-%m-%d") }}' as date)
     {%- endif -%}
@@ -44,10 +48,11 @@
 {#- Compile time: the earliest event_date among events loaded after this model's watermark, so a build
     reads only the partitions from it on. From small tables only: the load ledger's first_event_date
     for streamed files, and stg_ga4_events by loaded_at for GA4 rows (clustered by it, so BigQuery
-    reads only its newest blocks). Nothing new: a day after every event, so nothing is read.
-    None (no bound; the SQL watermark alone decides) on a first build, while parsing, in dbt unit
-    tests (their inputs are fixtures, not tables), and when a ledger row from before first_event_date
-    is new: then the streamed table is searched by _loaded_at once, unpruned. -#}
+    reads only its newest blocks). Nothing new: a day after every event, so nothing is read. A new
+    ledger row from before first_event_date existed: the streamed table is searched by _loaded_at,
+    unpruned, that once. None (no bound; the SQL watermark alone decides) on a full build, on an
+    empty table, while parsing and in dbt unit tests (their inputs are fixtures, not tables). This
+    holds because streamed events arrive only through the loader, which writes the ledger. -#}
 {% macro first_new_event_date() %}
     {%- if model.resource_type == 'unit_test' -%}
         {{- return(none) -}}

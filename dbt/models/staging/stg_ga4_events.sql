@@ -17,13 +17,15 @@
     )
 }}
 
+{%- set first_day = ga4_first_day_to_read() %}
+
 with
 
 export_events as (
 
     select * from {{ source('ga4', 'events') }}
 
-    where {{ ga4_shards_since(ga4_first_day_to_read()) }}
+    where {{ ga4_shards_since(first_day) }}
 
 ),
 
@@ -117,6 +119,10 @@ select * from renamed
 
 {% if is_incremental() %}
     -- A re-read day only adds the events that are new: loaded ones keep their loaded_at, so
-    -- downstream models do not recompute their users again.
-    where event_id not in (select loaded.event_id from {{ this }} as loaded)
+    -- downstream models do not recompute their users again. An event's id fixes its timestamp, so
+    -- only the loaded rows of the days re-read can match.
+    where event_id not in (
+        select loaded.event_id from {{ this }} as loaded
+        where {{ event_date_from(first_day) }}
+    )
 {% endif %}
