@@ -4,10 +4,11 @@ On BigQuery a query pays for every byte it scans, so an incremental build that r
 or the streamed table whole costs as much as a full rebuild, on every run. BigQuery skips data only
 for a constant filter on what the input is split by: the `events_*` shards' `_TABLE_SUFFIX`, the
 streamed table's partition column (a bound computed by a subquery does not prune). So the project is built
-once on the emulator, making `is_incremental()` true, then compiled for the production `events_*`
-wildcard (the emulator has no wildcard tables; compiling reads none), and the compiled SQL of every
-incremental model that reads either input is checked: directly or through views, because a view is
-no copy and reading it scans what it reads.
+once on the emulator, making `is_incremental()` true; a batch is loaded after it, for the next build
+to read; then the project is compiled for the production `events_*` wildcard (the emulator has no
+wildcard tables; compiling reads none), and the compiled SQL of every incremental model that reads
+either input is checked: directly or through views, because a view is no copy and reading it scans
+what it reads.
 """
 
 import json
