@@ -31,10 +31,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- SQL condition `event_date >= <day - days_before>` with a constant day (a date or a GA4 export day
-    'YYYYMMDD'; none: no condition). -#}
+{#- SQL condition `event_date >= <day - days_before>` with a constant day: a date, or a GA4 export day
+    'YYYYMMDD' as var ga4_first_day takes it ('00000000': every day); none: no condition. -#}
 {% macro event_date_from(day, days_before=0) -%}
-    {%- if day is none -%}
+    {%- if day is none or day == '00000000' -%}
         true
     {%- else -%}
         {%- if day is string -%}

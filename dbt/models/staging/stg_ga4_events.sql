@@ -123,6 +123,6 @@ select * from renamed
     -- only the loaded rows of the days re-read can match.
     where event_id not in (
         select loaded.event_id from {{ this }} as loaded
-        where {{ event_date_from(first_day if first_day != '00000000' else none) }}  {#- '00000000': every day -#}
+        where {{ event_date_from(first_day) }}
     )
 {% endif %}
