@@ -4,7 +4,7 @@ These machines are noisy, so no figure stands alone: each is a median over repea
 baseline doing the comparable plain work in the same run, measurements of the two interleaved. Prints
 a table and writes BENCHMARKS.md (the targets and what the figures mean are in that file's text).
 
-    make bench                       # everything, about 15 minutes on 2 cores
+    make bench                       # everything, about 12 minutes on 2 cores
     make bench ARGS="--only parse"   # one group: parse, run, scaling, load, freshness
 """
 
