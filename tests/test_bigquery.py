@@ -48,6 +48,7 @@ def bq_settings(emulator, tmp_path: Path, monkeypatch) -> Settings:
             "ATTRIBUTION_BQ_DATASET": dataset,
             "ATTRIBUTION_BQ_API_ENDPOINT": emulator,
             "ATTRIBUTION_LANDING_DIR": str(tmp_path / "landing"),
+            "ATTRIBUTION_GA4_SOURCE": "",  # no GA4 history unless a test creates one
         }
     )
 
@@ -122,7 +123,14 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
     assert [r["line_number"] for r in records[0]] == [3, 6, 7, 9] and records[1] == records[0]
 
 
-def test_a_load_that_died_before_its_ledger_row_completes_exactly_once(bq_settings: Settings, tmp_path: Path):
+def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_completes_it(
+    bq_settings: Settings, tmp_path: Path
+):
+    """A file's load is atomic on BigQuery: its ledger row, written last, is the commit point. Events
+    written by a load that died before it are not read by the models (stg_streamed_events); the retry
+    completes the load with the numbers a clean load gives."""
+    from attribution.dbt_cli import run_dbt
+
     end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     batch = write_batch(tmp_path / "gen", 200, seed=4, end=end)
     mixed = "\n".join([HEADER, row("e1"), row("bad", ts="x"), row("e2")]).encode() + b"\n"
@@ -143,6 +151,16 @@ def test_a_load_that_died_before_its_ledger_row_completes_exactly_once(bq_settin
     with pytest.raises(RuntimeError, match="killed"):
         load_pending(bq_settings, warehouse)
     assert len(list(bq_settings.landing_path.glob("*.csv"))) == 2, "nothing archived before the ledger row"
+
+    def events(relation: str) -> int:
+        table = f"`{PROJECT}.{bq_settings.bq_dataset}.{relation}`"
+        return warehouse.query(f"select count(*) as n from {table}")[0]["n"]
+
+    env = {**os.environ, **_bq_env(bq_settings), "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token"}
+    assert run_dbt(["run", "--select", "stg_streamed_events"], environ=env) == 0
+    assert events("streamed_events") == 200, "the dead load wrote its events"
+    assert events("stg_streamed_events") == 0, "and nothing reads them before the ledger row"
+
     warehouse._run = run
     load_pending(bq_settings, warehouse)  # the retry
 
@@ -151,7 +169,28 @@ def test_a_load_that_died_before_its_ledger_row_completes_exactly_once(bq_settin
         return ledger, [r[1:] for r in quarantine], events
 
     assert comparable(bq_settings) == comparable(clean)
+    assert events("stg_streamed_events") == 202
     assert load_pending(bq_settings, warehouse) == []
+
+
+def test_a_ga4_export_in_another_location_is_refused_at_start(bq_settings: Settings):
+    from google.cloud import bigquery
+
+    from attribution.settings import SettingsError
+
+    client = connect(bq_settings).client
+    export = bigquery.Dataset(f"{PROJECT}.{bq_settings.bq_dataset}_eu_export")
+    export.location = "EU"
+    client.create_dataset(export)
+    elsewhere = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{export.dataset_id}"})
+    with pytest.raises(SettingsError, match=r"is in location EU, but ATTRIBUTION_BQ_LOCATION is US"):
+        connect(elsewhere).ensure_schema()
+    missing = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.no_such_export"})
+    with pytest.raises(SettingsError, match="no such dataset"):
+        connect(missing).ensure_schema()
+    same = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_LOCATION": "EU",
+                          "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{export.dataset_id}"})  # fmt: skip
+    connect(same).ensure_schema()
 
 
 def _bq_env(settings: Settings) -> dict[str, str]:

@@ -95,7 +95,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
         settings = load_settings(env)
         end = datetime(2026, 11, 20, 12, tzinfo=UTC)
         history = ga4_rows(300, seed=7, end=end)
-        export = connect(load_settings({**env, "ATTRIBUTION_BQ_DATASET": "ga4_export"}))
+        export = connect(load_settings({**env, "ATTRIBUTION_BQ_DATASET": "ga4_export", "ATTRIBUTION_GA4_SOURCE": ""}))
         export.ensure_schema()  # creates the export's dataset
         export.query(create_table_sql(f"`{PROJECT}.ga4_export.events_fixture`", history))
         settings.landing_path.mkdir(parents=True)
@@ -159,3 +159,15 @@ def test_streamed_table_readers_read_only_the_recent_partitions(built):
         "int_conversions": first_new.isoformat(),
         "int_sessions": (first_new - lookback).isoformat(),
     }
+
+
+def test_the_live_feed_ranks_only_the_recent_partitions(built):
+    """mart_live_events is rebuilt every run: it reads the streamed table from a constant day, the
+    newest first_event_date in the ledger less var live_events_days, never the whole table."""
+    manifest, settings, _, _ = built
+    [ledger] = connect(settings).query(
+        f"select max(first_event_date) as day from `{PROJECT}.{settings.bq_dataset}.load_ledger`"
+    )
+    days = yaml.safe_load(DBT_PROJECT.read_text())["vars"]["live_events_days"]
+    node = manifest["nodes"]["model.attribution.mart_live_events"]
+    assert lower_bounds(node["compiled_code"], "event_date") == [(ledger["day"] - timedelta(days=days)).isoformat()]

@@ -1,7 +1,10 @@
 """`dbt build` of the whole project, unit tests included, on a real DuckDB warehouse."""
 
+import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -99,8 +102,6 @@ def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
 
 
 def test_every_model_and_column_is_documented(settings: Settings, attribution_env: dict[str, str]):
-    import json
-
     from attribution.settings import DBT_PROJECT_DIR
 
     connect(settings).ensure_schema()
@@ -119,3 +120,40 @@ def test_every_model_and_column_is_documented(settings: Settings, attribution_en
         actual = {name.lower() for name in catalog["nodes"][unique_id]["columns"]}
         undocumented += [f"{node['name']}.{column}" for column in sorted(actual - documented)]
     assert undocumented == []
+
+
+_CTE = re.compile(r"(?:\bwith\b|,)\s*(?:recursive\s+)?([a-z_][a-z0-9_]*)\s+as\s*\(", re.IGNORECASE)
+_COMMENTS = re.compile(r"--[^\n]*|\{#.*?#\}|/\*.*?\*/", re.DOTALL)
+
+
+def cte_names(sql: str) -> set[str]:
+    return {name.lower() for name in _CTE.findall(_COMMENTS.sub("", sql))}
+
+
+def test_cte_names_never_shadow_a_column():
+    """No CTE is named like a column of what its model reads or writes. GoogleSQL resolves such a name
+    to the CTE's whole row (a STRUCT), not the column: `with source as (…) select nullif(source, '')`
+    fails on BigQuery while DuckDB and the emulator accept it."""
+    from attribution.settings import DBT_PROJECT_DIR
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    ga4_export = (Path(__file__).parent / "ga4_export_schema.sql").read_text()
+    documented_ga4 = set(re.findall(r"^  ([a-z_]+) ", ga4_export, re.MULTILINE))
+    relations = {**manifest["nodes"], **manifest["sources"]}
+
+    def columns(unique_id: str) -> set[str]:
+        node = relations[unique_id]
+        names = {name.lower() for name in node.get("columns", {})}
+        return names | (documented_ga4 if unique_id == "source.attribution.ga4.events" else set())
+
+    assert cte_names("with source as (select 1), renamed as (select 2) select 3") == {"source", "renamed"}
+    shadowing = []
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] not in ("model", "test", "snapshot", "analysis") or "raw_code" not in node:
+            continue
+        visible = columns(unique_id) if node["resource_type"] == "model" else set()
+        for read in node["depends_on"]["nodes"]:
+            visible |= columns(read) if read in relations else set()
+        clashes = sorted(cte_names(node["raw_code"]) & visible)
+        shadowing += [f"{node['original_file_path']}: CTE {name}" for name in clashes]
+    assert shadowing == []

@@ -1,6 +1,7 @@
 {#- dbt's merge on BigQuery, plus the rebuild of rebuild_rows_by models: every source row is inserted,
     and one source row per key, flagged as a marker, matches and deletes the target's old rows of
-    that key. Other models get dbt's own merge. -#}
+    that key. A model's incremental_predicates narrow the target rows the markers match, as in dbt's
+    own merge (BigQuery prunes the target's partitions by them). Other models get dbt's own merge. -#}
 {% macro bigquery__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates=none) %}
     {%- set key = config.get('meta', {}).get('rebuild_rows_by') -%}
     {%- if not key -%}
@@ -16,6 +17,9 @@
         ) where dbt_copy = 1
     ) as dbt_internal_source
     on dbt_internal_source.dbt_is_marker and dbt_internal_dest.{{ key }} = dbt_internal_source.{{ key }}
+    {%- for predicate in incremental_predicates or [] %}
+        and ({{ predicate }})
+    {%- endfor %}
     when matched then delete
     when not matched and not dbt_internal_source.dbt_is_marker then
         insert ({{ columns }}) values ({{ columns }})

@@ -101,3 +101,15 @@
 {% macro bigquery__rebuild_rows_by(key) %}
     {{- return({'incremental_strategy': 'merge', 'unique_key': key, 'meta': {'rebuild_rows_by': key}}) -}}
 {% endmacro %}
+
+{#- Compile time: the newest first_event_date in the load ledger, a day on or before the newest
+    streamed event's, read from the small ledger table, so a model can read only the recent partitions
+    of the streamed table (mart_live_events). None while parsing, in dbt unit tests and on an empty
+    ledger: no bound. -#}
+{% macro newest_loaded_event_date() %}
+    {%- set ledger = source('raw', 'load_ledger') -%}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {{- return(run_query('select max(first_event_date) from ' ~ ledger).columns[0].values()[0]) -}}
+{% endmacro %}

@@ -1,5 +1,7 @@
 -- The most recent streamed events (var('live_events_limit') of them), newest first: the dashboard's
--- live feed showing that batches are arriving.
+-- live feed showing that batches are arriving. Ranked among the events of the last
+-- var('live_events_days') days before the newest loaded day only: a constant bound that BigQuery
+-- prunes the streamed table's partitions by, instead of sorting every event ever streamed each run.
 
 with
 
@@ -7,7 +9,9 @@ events as (
 
     select * from {{ ref('int_events') }}
 
-    where event_origin = 'stream'
+    where
+        event_origin = 'stream'
+        and {{ event_date_from(newest_loaded_event_date(), days_before=var('live_events_days')) }}
 
 ),
 

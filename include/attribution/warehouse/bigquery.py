@@ -20,7 +20,7 @@ from google.cloud import bigquery
 
 from attribution import ga4_export
 from attribution.landing import BatchFile, inspect
-from attribution.settings import GA4_HISTORY_TABLE, Settings
+from attribution.settings import GA4_HISTORY_TABLE, Settings, SettingsError
 from attribution.validation import check_rows
 from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
@@ -79,6 +79,7 @@ class BigQueryWarehouse:
         self.project = settings.bq_project
         self.dataset = settings.bq_dataset
         self.location = settings.bq_location
+        self.ga4_source = settings.ga4_source
         self.api_endpoint = settings.bq_api_endpoint
         self.maximum_bytes_billed = settings.bq_maximum_bytes_billed
         self.duckdb_memory_limit = settings.duckdb_memory_limit
@@ -109,7 +110,30 @@ class BigQueryWarehouse:
         config = bigquery.QueryJobConfig(maximum_bytes_billed=self.maximum_bytes_billed)
         return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]
 
+    def check_ga4_source(self) -> None:
+        """Refuse, before any job runs, a GA4 export that the models' jobs cannot read.
+
+        A BigQuery job runs in one location and reads only datasets there: with the export elsewhere
+        every dbt run would fail at run time with an error that names neither setting.
+        """
+        if not self.ga4_source:
+            return
+        try:
+            export = self.client.get_dataset(self.ga4_source)
+        except NotFound:
+            raise SettingsError(
+                f"ATTRIBUTION_GA4_SOURCE {self.ga4_source}: no such dataset, or these credentials cannot see it"
+            ) from None
+        if export.location and export.location.lower() != self.location.lower():
+            raise SettingsError(
+                f"ATTRIBUTION_GA4_SOURCE {self.ga4_source} is in location {export.location}, but"
+                f" ATTRIBUTION_BQ_LOCATION is {self.location}: BigQuery reads a dataset only from jobs in its"
+                f" own location. Set ATTRIBUTION_BQ_LOCATION={export.location} (and keep"
+                f" ATTRIBUTION_BQ_DATASET there), or copy the export into {self.location}."
+            )
+
     def ensure_schema(self) -> None:
+        self.check_ga4_source()
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         dataset.location = self.location
         self.client.create_dataset(dataset, exists_ok=True)
