@@ -167,14 +167,15 @@ def test_the_capture_holds_every_kind_of_statement_the_target_sends(recorded, an
     ledger = f"insert into `{PROJECT}.{DATASET}.load_ledger`"
     assert any(s.startswith(ledger) for s in sent), "the ledger insert"
     assert any(f"`{GA4_DATASET}`.`events_*`" in s and "_table_suffix between" in s for s in sent), "the wildcard"
-    merges = [s for s in sent if s.startswith("merge into")]
+    merges = [s for s in sent if "merge into" in s]
     assert any("dbt_is_marker" in s for s in merges), "the rebuild MERGE of rebuild_rows_by models"
     assert any("when matched then update set" in s for s in merges), "dbt's own MERGE"
     assert any(f"and ({PREDICATE})" in s for s in merges), "a rebuild MERGE keeps the model's incremental_predicates"
     models = {
         path.stem for path in (DBT_PROJECT_DIR / "models").rglob("*.sql")
     }  # every model's DDL: created as a table or view under its own name
-    created = {m for m in models if any(f"`{DATASET}`.`{m}`" in s and s.startswith("create or replace") for s in sent)}
+    ddl = [f"create or replace {kind} `{PROJECT}`.`{DATASET}`.`{{}}`" for kind in ("table", "view")]
+    created = {m for m in models if any(d.format(m) in s for s in sent for d in ddl)}
     assert created == models
     for phase in ("loader", "first build", "incremental build", "no-op build", "full refresh", "dashboard"):
         assert _sent(records, phase), f"no statement recorded in phase {phase!r}"
