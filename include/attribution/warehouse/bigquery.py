@@ -286,11 +286,12 @@ class BigQueryWarehouse:
         events_csv: Path | None = None,
         event_dates: tuple[date, date] | None = None,
     ) -> LoadReport:
-        """Write events, quarantine rows, then the ledger row; safe to repeat after a crash.
+        """Write events, quarantine rows, then the ledger row: the load's commit point.
 
-        Each statement is atomic and idempotent for this file (rows carry the file's checksum), and
-        the ledger row comes last: a load that died half-way is completed by the next attempt with
-        the same numbers a clean load gives. No multi-statement transaction is needed.
+        BigQuery commits each statement of a script on its own. Each is idempotent for this file
+        (rows carry the file's name and checksum), and the models read only events of files with a
+        ledger row (stg_streamed_events), so a load that died half-way is invisible, and the next
+        attempt completes it with the same numbers a clean load gives.
         """
         meta = self._stage_rows(
             staging, "meta", _META_COLUMNS,
