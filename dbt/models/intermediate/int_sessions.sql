@@ -119,7 +119,7 @@ session_sources as (
 
 ),
 
-sessions as (
+classified_sessions as (
 
     select
         session_sources.user_pseudo_id,
@@ -134,7 +134,6 @@ sessions as (
             'session_sources.campaign',
             'source_categories.source_category',
         ) }} as channel_group,
-        session_sources.source = '(direct)' as is_direct,
         session_sources.session_start_micros,
         session_sources.session_started_at,
         cast(session_sources.session_started_at as date) as session_date,
@@ -144,6 +143,27 @@ sessions as (
 
     left join source_categories
         on lower(session_sources.source) = source_categories.source
+
+),
+
+sessions as (
+
+    select
+        user_pseudo_id,
+        ga_session_id,
+        source,
+        medium,
+        campaign,
+        source_category,
+        channel_group,
+        -- Direct is GA4's channel, not the literal source: (direct) / referral is a Referral touchpoint.
+        channel_group = 'Direct' as is_direct,
+        session_start_micros,
+        session_started_at,
+        session_date,
+        _events_loaded_at
+
+    from classified_sessions
 
 )
 
