@@ -92,6 +92,16 @@ class Analysis:
     analysed: int = 0
     distinct: set[str] = field(default_factory=set)
     rejections: list[Rejection] = field(default_factory=list)
+    # Statements rejected only because they read a relation whose own DDL was rejected: counted, not
+    # listed, so a failure names its cause once.
+    consequences: int = 0
+
+    def report(self) -> str:
+        listed = "\n\n".join(str(r) for r in self.rejections)
+        then = f"\n\n… and {self.consequences} statement(s) reading what those failed to create" * bool(
+            self.consequences
+        )
+        return f"BigQuery would reject {len(self.rejections)} statement(s):\n\n{listed}{then}"
 
 
 class GoogleSqlCatalog:
@@ -246,6 +256,7 @@ def analyse_records(records: list[dict], catalog: GoogleSqlCatalog, skip_phases:
     """Replay recorded traffic into ``catalog``, analysing every query statement in order."""
     skip = set(skip_phases)
     result = Analysis()
+    refused: set = set()  # relations whose DDL the analyzer rejected
     for record in records:
         if record["phase"] in skip:
             continue
@@ -255,6 +266,25 @@ def analyse_records(records: list[dict], catalog: GoogleSqlCatalog, skip_phases:
         sql = record["sql"]
         result.analysed += 1
         result.distinct.add(distinct_text(sql))
+        created = _CREATED.search(normalise(sql))
         for message in catalog.analyse(sql, record.get("default_dataset")):
-            result.rejections.append(Rejection(origin(sql, record["phase"]), record["phase"], message, sql))
+            if created:  # what it creates is missing too: statements reading it follow from this one
+                refused.add(catalog._key(_path(created.group(1))))
+            missing = _NOT_FOUND.match(message)
+            if missing and catalog._key(_path(missing.group(1))) in refused:
+                result.consequences += 1
+            else:
+                result.rejections.append(Rejection(origin(sql, record["phase"]), record["phase"], message, sql))
     return result
+
+
+_NAME = r"((?:`[^`]+`|[\w-]+)(?:\.(?:`[^`]+`|[\w*-]+))*)"
+_CREATED = re.compile(
+    rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?{_NAME}",
+    re.IGNORECASE,
+)
+_NOT_FOUND = re.compile(rf"Table not found: {_NAME}")
+
+
+def _path(name: str) -> list[str]:
+    return [part for part in re.split(r"`|\.", name) if part]
