@@ -6,9 +6,12 @@ the order BigQuery would see it, for ``googlesql.py`` to analyse:
 
 - ``query``: a query job's text (``jobs.insert`` or ``jobs.query``) with its default dataset;
 - ``load``: a load job's destination table and schema (staging tables, dbt seeds);
-- ``table``: a table created through the API (``tables.insert``) with its schema.
+- ``table``: a table created through the API (``tables.insert``) with its schema;
+- ``unreadable``: a jobs or tables request whose body is not JSON (none is expected).
 
-Each record carries the phase the test set (``recorder.phase``) and the emulator's error, if any.
+Each record carries the phase the test set (``recorder.phase``) when the request arrived, and the
+error the emulator answered, if any (a resumable load's first answer has none: its data and job
+status go to the upload URL the emulator returns, past the proxy).
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -32,53 +33,57 @@ _TABLES = re.compile(r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables$")
 
 @dataclass
 class Recorder:
-    """What went through the proxy, in order; ``phase`` labels the records that follow."""
+    """What went through the proxy, in the order it arrived; ``phase`` labels the records that follow."""
 
     phase: str = ""
     records: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, record: dict) -> None:
+    def add(self, record: dict) -> dict:
         with self._lock:
             self.records.append({"phase": self.phase, **record})
-
-    def statements(self) -> list[dict]:
-        return [r for r in self.records if r["kind"] == "query"]
+            return self.records[-1]
 
 
-def _json_part(body: bytes, content_type: str) -> dict | None:
-    """The JSON metadata of a request: the body itself, or the first part of a multipart upload."""
-    if content_type.startswith("application/json"):
-        return json.loads(body or b"{}")
-    if content_type.startswith("multipart/"):
-        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-        for part in message.iter_parts():
-            if part.get_content_type() == "application/json":
-                return json.loads(part.get_payload(decode=True))
-    return None
+def _requested(path: str, body: bytes, content_type: str) -> Iterator[dict]:
+    """The records a POST request makes, read from its JSON body; a body that cannot be read is a
+    record too (kind ``unreadable``), so nothing is left out unnoticed."""
+    jobs, tables = _JOBS.match(path), _TABLES.match(path)
+    if not (jobs or tables):
+        return
+    try:
+        if not content_type.startswith("application/json"):
+            raise ValueError(f"a {content_type or 'typeless'} body")  # e.g. a multipart upload
+        request = json.loads(body or b"{}")
+    except ValueError as error:
+        yield {"kind": "unreadable", "path": path, "reason": str(error)}
+        return
+    if tables:
+        if request.get("schema"):
+            reference = {"projectId": tables.group(1), "datasetId": tables.group(2), **request["tableReference"]}
+            yield {"kind": "table", "table": reference, "schema": request["schema"]["fields"]}
+        return
+    project = jobs.group(1)
+    if jobs.group(2) == "queries":  # jobs.query: the query in the body itself
+        dataset = (request.get("defaultDataset") or {}).get("datasetId")
+        yield {"kind": "query", "sql": request["query"], "project": project, "default_dataset": dataset}
+        return
+    configuration = request.get("configuration") or {}
+    if query := configuration.get("query"):
+        dataset = (query.get("defaultDataset") or {}).get("datasetId")
+        yield {"kind": "query", "sql": query["query"], "project": project, "default_dataset": dataset}
+    elif (load := configuration.get("load")) and load.get("schema"):
+        yield {"kind": "load", "table": load["destinationTable"], "schema": load["schema"]["fields"]}
 
 
-def _records(method: str, path: str, request: dict, response: dict) -> Iterator[dict]:
+def _error(payload: bytes) -> str | None:
+    """The error a response reports, if any (a resumable upload's first response has no status yet)."""
+    try:
+        response = json.loads(payload or b"{}")
+    except ValueError:
+        return None
     error = (response.get("status") or {}).get("errorResult") or response.get("error")
-    error = error.get("message") if isinstance(error, dict) else None
-    if method == "POST" and (jobs := _JOBS.match(path)):
-        project = jobs.group(1)
-        if jobs.group(2) == "queries":  # jobs.query: the query in the body itself
-            dataset = request.get("defaultDataset") or {}
-            yield {"kind": "query", "sql": request["query"], "project": project,
-                   "default_dataset": dataset.get("datasetId"), "error": error}  # fmt: skip
-            return
-        configuration = request.get("configuration") or {}
-        if query := configuration.get("query"):
-            dataset = query.get("defaultDataset") or {}
-            yield {"kind": "query", "sql": query["query"], "project": project,
-                   "default_dataset": dataset.get("datasetId"), "error": error}  # fmt: skip
-        elif (load := configuration.get("load")) and load.get("schema"):
-            yield {"kind": "load", "table": load["destinationTable"], "schema": load["schema"]["fields"],
-                   "error": error}  # fmt: skip
-    elif method == "POST" and (tables := _TABLES.match(path)) and request.get("schema"):
-        reference = {"projectId": tables.group(1), "datasetId": tables.group(2), **request.get("tableReference", {})}
-        yield {"kind": "table", "table": reference, "schema": request["schema"]["fields"], "error": error}
+    return error.get("message") if isinstance(error, dict) else None
 
 
 def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
@@ -89,6 +94,11 @@ def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            # Recorded on arrival, before the client can see an answer and send what depends on it.
+            records = []
+            if self.command == "POST":
+                requested = _requested(urlsplit(self.path).path, body, self.headers.get("Content-Type", ""))
+                records = [recorder.add({**record, "error": None}) for record in requested]
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP | {"host"}}
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
             try:
@@ -97,6 +107,8 @@ def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 payload = answer.read()
             finally:
                 connection.close()
+            for record in records:
+                record["error"] = _error(payload)
             self.send_response(answer.status, answer.reason)
             for key, value in answer.getheaders():
                 if key.lower() not in _HOP_BY_HOP | {"content-length"}:
@@ -104,19 +116,6 @@ def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
-            self._record(body, payload)
-
-        def _record(self, body: bytes, payload: bytes) -> None:
-            path = urlsplit(self.path).path
-            if self.command != "POST" or not (_JOBS.match(path) or _TABLES.match(path)):
-                return
-            request = _json_part(body, self.headers.get("Content-Type", ""))
-            try:
-                response = json.loads(payload or b"{}")
-            except ValueError:
-                response = {}
-            for record in _records(self.command, path, request or {}, response):
-                recorder.add(record)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 

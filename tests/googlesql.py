@@ -38,7 +38,7 @@ from zetasql.wasi._pb2.zetasql.public import parse_resume_location_pb2, simple_t
 
 GA4_EXPORT_SCHEMA = Path(__file__).with_name("ga4_export_schema.sql")
 # BigQuery's aliases of INT64 (its docs: "integer types"); DECIMAL and BIGDECIMAL ZetaSQL knows itself.
-_INT64_ALIASES = re.compile(r"(?i)(?<=\bas\s)(int|smallint|integer|bigint|tinyint|byteint)\b(?=\s*[),>])")
+_INT64_ALIASES = re.compile(r"(?i)(\bas\s+)(?:int|smallint|integer|bigint|tinyint|byteint)\b(?=\s*[),>])")
 _DBT_HEADER = re.compile(r"^\s*/\*\s*(\{.*?\})\s*\*/", re.DOTALL)
 _IF_NOT_EXISTS = ResolvedCreateStatementEnums.CreateMode.CREATE_IF_NOT_EXISTS
 _BQ_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
@@ -46,7 +46,7 @@ _BQ_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD"
 
 def normalise(sql: str) -> str:
     """The statement as ZetaSQL can read it: INT64 for BigQuery's integer aliases in casts."""
-    return _INT64_ALIASES.sub("INT64", sql)
+    return _INT64_ALIASES.sub(r"\1INT64", sql)
 
 
 def origin(sql: str, phase: str) -> str:
@@ -98,14 +98,14 @@ class Analysis:
 
     def report(self) -> str:
         listed = "\n\n".join(str(r) for r in self.rejections)
-        then = f"\n\n… and {self.consequences} statement(s) reading what those failed to create" * bool(
-            self.consequences
-        )
-        return f"BigQuery would reject {len(self.rejections)} statement(s):\n\n{listed}{then}"
+        if self.consequences:
+            listed += f"\n\n… and {self.consequences} statement(s) reading what those failed to create"
+        return f"BigQuery would reject {len(self.rejections)} statement(s):\n\n{listed}"
 
 
 class GoogleSqlCatalog:
-    """Tables by (project, dataset, table), lower-cased as BigQuery resolves them in a query.
+    """Tables by (project, dataset, table). ZetaSQL's catalog matches names case-insensitively, so it
+    is more lenient than BigQuery, whose dataset and table names are case-sensitive.
 
     The catalog is registered with the analyzer once per change and statements are analysed against
     the registered id, in ZetaSQL's own protobuf messages: converting a catalog with the GA4 schema
@@ -125,7 +125,7 @@ class GoogleSqlCatalog:
         self._registered: dict[str | None, int] = {}
 
     # --- the catalog --------------------------------------------------------------------------
-    def _key(self, path: list[str]) -> tuple[str, str, str] | None:
+    def key(self, path: list[str]) -> tuple[str, str, str] | None:
         parts = [p for name in path for p in name.split(".")]
         if len(parts) == 2:
             parts = [self.project, *parts]
@@ -133,12 +133,12 @@ class GoogleSqlCatalog:
 
     def put(self, path: list[str], columns: list) -> None:
         """Add or replace a table; ``columns`` are ZetaSQL ``SimpleColumnProto`` messages."""
-        if key := self._key(path):
+        if key := self.key(path):
             self.tables[key] = columns
             self._forget()
 
     def drop(self, path: list[str]) -> None:
-        if (key := self._key(path)) in self.tables:
+        if (key := self.key(path)) in self.tables:
             del self.tables[key]
             self._forget()
 
@@ -208,7 +208,8 @@ class GoogleSqlCatalog:
             )  # fmt: skip
             response = self._call("Analyze", request, local_service_pb2.AnalyzeResponse)
             if response.resume_byte_position <= location.byte_position:
-                break
+                stuck = f"the analyzer made no progress at byte {location.byte_position}"
+                raise ServerError(3, stuck, f"Code: 3, Message: {stuck}")
             location.byte_position = response.resume_byte_position
             node = response.resolved_statement.WhichOneof("node")
             if node in ("resolved_create_statement_node", "resolved_alter_object_stmt_node", "resolved_drop_stmt_node"):
@@ -221,11 +222,11 @@ class GoogleSqlCatalog:
         """What a DDL statement BigQuery accepted does to the catalog; returns the statement."""
         kind = type(statement).__name__
         if kind in ("ResolvedCreateTableStmt", "ResolvedCreateTableAsSelectStmt"):
-            if not (statement.create_mode == _IF_NOT_EXISTS and self._key(statement.name_path) in self.tables):
+            if not (statement.create_mode == _IF_NOT_EXISTS and self.key(statement.name_path) in self.tables):
                 self.put(statement.name_path, _columns(statement.column_definition_list))
         elif kind in ("ResolvedCreateViewStmt", "ResolvedCreateMaterializedViewStmt"):
             self.put(statement.name_path, _output_columns(statement.output_column_list))
-        elif kind == "ResolvedAlterTableStmt" and (key := self._key(statement.name_path)) in self.tables:
+        elif kind == "ResolvedAlterTableStmt" and (key := self.key(statement.name_path)) in self.tables:
             known = {c.name.lower() for c in self.tables[key]}
             added = [a.column_definition for a in statement.alter_action_list if hasattr(a, "column_definition")]
             new = [c for c in _columns(added) if c.name.lower() not in known]
@@ -266,12 +267,12 @@ def analyse_records(records: list[dict], catalog: GoogleSqlCatalog, skip_phases:
         sql = record["sql"]
         result.analysed += 1
         result.distinct.add(distinct_text(sql))
-        created = _CREATED.search(normalise(sql))
+        created = _CREATED.match(distinct_text(sql))
         for message in catalog.analyse(sql, record.get("default_dataset")):
-            if created:  # what it creates is missing too: statements reading it follow from this one
-                refused.add(catalog._key(_path(created.group(1))))
+            if created and catalog.key(_path(created.group(1))):  # missing now: what reads it follows from this
+                refused.add(catalog.key(_path(created.group(1))))
             missing = _NOT_FOUND.match(message)
-            if missing and catalog._key(_path(missing.group(1))) in refused:
+            if missing and catalog.key(_path(missing.group(1))) in refused:
                 result.consequences += 1
             else:
                 result.rejections.append(Rejection(origin(sql, record["phase"]), record["phase"], message, sql))
@@ -279,8 +280,8 @@ def analyse_records(records: list[dict], catalog: GoogleSqlCatalog, skip_phases:
 
 
 _NAME = r"((?:`[^`]+`|[\w-]+)(?:\.(?:`[^`]+`|[\w*-]+))*)"
-_CREATED = re.compile(
-    rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?{_NAME}",
+_CREATED = re.compile(  # a statement that is one CREATE, as dbt's DDL is
+    rf"\s*(?:--[^\n]*\n\s*)*create\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?{_NAME}",
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(rf"Table not found: {_NAME}")

@@ -152,14 +152,20 @@ def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_compl
         load_pending(bq_settings, warehouse)
     assert len(list(bq_settings.landing_path.glob("*.csv"))) == 2, "nothing archived before the ledger row"
 
-    def events(relation: str) -> int:
+    def row_count(relation: str) -> int:
         table = f"`{PROJECT}.{bq_settings.bq_dataset}.{relation}`"
         return warehouse.query(f"select count(*) as n from {table}")[0]["n"]
 
+    def sessions() -> list[tuple]:
+        table = f"`{PROJECT}.{bq_settings.bq_dataset}.int_sessions`"
+        columns = "user_pseudo_id, ga_session_id, source, medium, campaign, session_start_micros"
+        return sorted(tuple(r.values()) for r in warehouse.query(f"select {columns} from {table}"))
+
     env = {**os.environ, **_bq_env(bq_settings), "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token"}
-    assert run_dbt(["run", "--select", "stg_streamed_events"], environ=env) == 0
-    assert events("streamed_events") == 200, "the dead load wrote its events"
-    assert events("stg_streamed_events") == 0, "and nothing reads them before the ledger row"
+    dbt_run = ["run"]
+    assert run_dbt(["seed"], environ=env) == 0 and run_dbt(dbt_run, environ=env) == 0  # a scheduled run meanwhile
+    assert row_count("streamed_events") == 200, "the dead load wrote its events"
+    assert row_count("stg_streamed_events") == row_count("int_sessions") == 0, "and nothing read them"
 
     warehouse._run = run
     load_pending(bq_settings, warehouse)  # the retry
@@ -169,8 +175,13 @@ def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_compl
         return ledger, [r[1:] for r in quarantine], events
 
     assert comparable(bq_settings) == comparable(clean)
-    assert events("stg_streamed_events") == 202
+    assert row_count("stg_streamed_events") == 202
     assert load_pending(bq_settings, warehouse) == []
+    # The next incremental run takes the events in: they were committed after its watermark.
+    assert run_dbt(dbt_run, environ=env) == 0
+    incremental = sessions()
+    assert run_dbt([*dbt_run, "--full-refresh"], environ=env) == 0
+    assert incremental == sessions() != []
 
 
 def test_a_ga4_export_in_another_location_is_refused_at_start(bq_settings: Settings):
@@ -186,7 +197,7 @@ def test_a_ga4_export_in_another_location_is_refused_at_start(bq_settings: Setti
     with pytest.raises(SettingsError, match=r"is in location EU, but ATTRIBUTION_BQ_LOCATION is US"):
         connect(elsewhere).ensure_schema()
     missing = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.no_such_export"})
-    with pytest.raises(SettingsError, match="no such dataset"):
+    with pytest.raises(SettingsError, match="credentials cannot read the dataset"):
         connect(missing).ensure_schema()
     same = load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_LOCATION": "EU",
                           "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{export.dataset_id}"})  # fmt: skip

@@ -130,13 +130,12 @@ def cte_names(sql: str) -> set[str]:
     return {name.lower() for name in _CTE.findall(_COMMENTS.sub("", sql))}
 
 
-def test_cte_names_never_shadow_a_column():
+def test_cte_names_never_shadow_a_column(attribution_env: dict[str, str], tmp_path: Path):
     """No CTE is named like a column of what its model reads or writes. GoogleSQL resolves such a name
     to the CTE's whole row (a STRUCT), not the column: `with source as (…) select nullif(source, '')`
     fails on BigQuery while DuckDB and the emulator accept it."""
-    from attribution.settings import DBT_PROJECT_DIR
-
-    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    assert dbt(attribution_env, "parse", "--target-path", str(tmp_path / "target")) == 0  # the models as they are
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     ga4_export = (Path(__file__).parent / "ga4_export_schema.sql").read_text()
     documented_ga4 = set(re.findall(r"^  ([a-z_]+) ", ga4_export, re.MULTILINE))
     relations = {**manifest["nodes"], **manifest["sources"]}

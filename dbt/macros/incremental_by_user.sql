@@ -49,8 +49,8 @@
     reads only the partitions from it on. From small tables only: the load ledger's first_event_date
     for streamed files, and stg_ga4_events by loaded_at for GA4 rows (clustered by it, so BigQuery
     reads only its newest blocks). Nothing new: a day after every event, so nothing is read. A new
-    ledger row from before first_event_date existed: the streamed table is searched by _loaded_at,
-    unpruned, that once. None (no bound; the SQL watermark alone decides) on a full build, on an
+    ledger row from before first_event_date existed: the streamed table is searched for its files'
+    events, unpruned, that once. None (no bound; the SQL watermark alone decides) on a full build, on an
     empty table, while parsing and in dbt unit tests (their inputs are fixtures, not tables). This
     holds because streamed events arrive only through the loader, which writes the ledger. -#}
 {% macro first_new_event_date() %}
@@ -73,8 +73,11 @@
         ~ ' from ' ~ ledger ~ ' where loaded_at > ' ~ since
     ).rows[0] -%}
     {%- if files[1] -%}
+        {#- The events of those files (an event's loaded_at is its file's ledger row's, stg_streamed_events). -#}
         {%- set streamed_first = run_query(
-            'select min(event_date) from ' ~ streamed ~ ' where _loaded_at > ' ~ since).columns[0].values()[0] -%}
+            'select min(streamed.event_date) from ' ~ streamed ~ ' as streamed inner join ' ~ ledger ~ ' as ledger'
+            ~ ' on streamed._batch_file = ledger.file_name and streamed._batch_checksum = ledger.checksum'
+            ~ ' where ledger.loaded_at > ' ~ since).columns[0].values()[0] -%}
     {%- else -%}
         {%- set streamed_first = files[0] -%}
     {%- endif -%}

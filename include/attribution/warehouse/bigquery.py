@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import Forbidden, NotFound
 from google.cloud import bigquery
 
 from attribution import ga4_export
@@ -120,9 +120,10 @@ class BigQueryWarehouse:
             return
         try:
             export = self.client.get_dataset(self.ga4_source)
-        except NotFound:
+        except (NotFound, Forbidden) as error:
             raise SettingsError(
-                f"ATTRIBUTION_GA4_SOURCE {self.ga4_source}: no such dataset, or these credentials cannot see it"
+                f"ATTRIBUTION_GA4_SOURCE {self.ga4_source}: the pipeline's credentials cannot read the dataset"
+                f" (they need bigquery.datasets.get on it, e.g. roles/bigquery.dataViewer): {error.message}"
             ) from None
         if export.location and export.location.lower() != self.location.lower():
             raise SettingsError(
