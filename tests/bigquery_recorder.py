@@ -107,8 +107,10 @@ def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 payload = answer.read()
             finally:
                 connection.close()
-            for record in records:
-                record["error"] = _error(payload)
+            if records:
+                error = _error(payload)
+                for record in records:
+                    record["error"] = error
             self.send_response(answer.status, answer.reason)
             for key, value in answer.getheaders():
                 if key.lower() not in _HOP_BY_HOP | {"content-length"}:

@@ -200,8 +200,9 @@ class GoogleSqlCatalog:
         """The resolved statements of ``text`` (a script: several statements), applied to the catalog
         in turn. Raises ZetaSQL's ``ServerError`` for the first statement the analyzer rejects."""
         location = parse_resume_location_pb2.ParseResumeLocationProto(input=text, byte_position=0, allow_resume=True)
+        encoded = text.encode()  # the analyzer's positions are UTF-8 byte offsets
         statements = []
-        while text.encode()[location.byte_position :].strip(b" \t\r\n;"):
+        while encoded[location.byte_position :].strip(b" \t\r\n;"):
             request = local_service_pb2.AnalyzeRequest(
                 options=self._options, registered_catalog_id=self._catalog_id(default_dataset),
                 parse_resume_location=location,
@@ -265,12 +266,14 @@ def analyse_records(records: list[dict], catalog: GoogleSqlCatalog, skip_phases:
             catalog.put_schema(record["table"], record["schema"])
             continue
         sql = record["sql"]
+        text = distinct_text(sql)
         result.analysed += 1
-        result.distinct.add(distinct_text(sql))
-        created = _CREATED.match(distinct_text(sql))
+        result.distinct.add(text)
+        created = _CREATED.match(text)
+        creates = created and catalog.key(_path(created.group(1)))
         for message in catalog.analyse(sql, record.get("default_dataset")):
-            if created and catalog.key(_path(created.group(1))):  # missing now: what reads it follows from this
-                refused.add(catalog.key(_path(created.group(1))))
+            if creates:  # missing now: what reads it follows from this statement
+                refused.add(creates)
             missing = _NOT_FOUND.match(message)
             if missing and catalog.key(_path(missing.group(1))) in refused:
                 result.consequences += 1

@@ -162,8 +162,7 @@ def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_compl
         return sorted(tuple(r.values()) for r in warehouse.query(f"select {columns} from {table}"))
 
     env = {**os.environ, **_bq_env(bq_settings), "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token"}
-    dbt_run = ["run"]
-    assert run_dbt(["seed"], environ=env) == 0 and run_dbt(dbt_run, environ=env) == 0  # a scheduled run meanwhile
+    assert run_dbt(["seed"], environ=env) == 0 and run_dbt(["run"], environ=env) == 0  # a scheduled run meanwhile
     assert row_count("streamed_events") == 200, "the dead load wrote its events"
     assert row_count("stg_streamed_events") == row_count("int_sessions") == 0, "and nothing read them"
 
@@ -178,9 +177,9 @@ def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_compl
     assert row_count("stg_streamed_events") == 202
     assert load_pending(bq_settings, warehouse) == []
     # The next incremental run takes the events in: they were committed after its watermark.
-    assert run_dbt(dbt_run, environ=env) == 0
+    assert run_dbt(["run"], environ=env) == 0
     incremental = sessions()
-    assert run_dbt([*dbt_run, "--full-refresh"], environ=env) == 0
+    assert run_dbt(["run", "--full-refresh"], environ=env) == 0
     assert incremental == sessions() != []
 
 
