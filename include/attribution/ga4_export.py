@@ -16,12 +16,28 @@ SCHEMA: tuple = (
     ("event_params", [(("key", "string"), ("value", _PARAM_VALUE))]),  # [struct]: repeated
     ("user_pseudo_id", "string"),
     ("traffic_source", (("name", "string"), ("medium", "string"), ("source", "string"))),
-    ("ecommerce", (("transaction_id", "string"), ("purchase_revenue", "float64"))),
+    ("ecommerce", (("transaction_id", "string"), ("purchase_revenue", "float64"), ("purchase_revenue_in_usd", "float64"))),
     ("device", (("category", "string"),)),
     ("geo", (("country", "string"),)),
+    # Added to the export in 2023: the event's own campaign data and click ids.
+    ("collected_traffic_source", tuple((name, "string") for name in (
+        "manual_campaign_id", "manual_campaign_name", "manual_source", "manual_medium", "manual_term",
+        "manual_content", "gclid", "dclid", "srsltid"))),
+    # Added in 2024: GA4's own last-click attribution of the event's session.
+    ("session_traffic_source_last_click", (
+        ("manual_campaign", tuple((name, "string") for name in (
+            "campaign_id", "campaign_name", "source", "medium", "term", "content"))),
+        ("cross_channel_campaign", tuple((name, "string") for name in (
+            "campaign_id", "campaign_name", "source", "medium", "default_channel_group",
+            "primary_channel_group"))),
+    )),
 )
 """Columns, nesting and types: a field is a scalar type name, a tuple of fields (a struct) or a
-one-element list of a struct (a repeated struct)."""
+one-element list of a struct (a repeated struct). Structs hold the subset of the export's fields the pipeline
+reads; exports older than a column lack it, and ``stg_ga4_events`` reads what is there."""
+
+NEWER_COLUMNS = ("collected_traffic_source", "session_traffic_source_last_click")
+"""Top-level columns later exports added: an embedded table created before them gains them in place."""
 
 _SCALARS = {
     "duckdb": {"string": "varchar", "int64": "bigint", "float64": "double"},

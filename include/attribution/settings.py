@@ -27,6 +27,7 @@ _TARGETS: tuple[str, ...] = ("duckdb", "bigquery")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,1023}$")
 _GA4_SOURCE = re.compile(r"^(?P<project>[a-z][a-z0-9.:-]{4,}[a-z0-9])\.(?P<dataset>[A-Za-z0-9_]{1,1024})$")
 _GA4_TABLE = re.compile(r"^[A-Za-z0-9_]{1,1023}\*?$")
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 GA4_HISTORY_TABLE = "ga4_events"
 """The embedded warehouse's GA4-shaped history table, in the raw schema."""
 
@@ -88,6 +89,16 @@ class Settings:
         "table in ATTRIBUTION_GA4_SOURCE to read: the `events_*` wildcard (pruned by `_TABLE_SUFFIX`)"
         " or one table / view with the export's columns (pruned by `event_date`)",
     )
+    unwanted_referrals: str = _setting(
+        "",
+        "comma-separated hosts whose referrals carry no source (subdomains included), e.g. a payment"
+        " provider's; referrals from the session's own site never do",
+    )
+    ga4_parquet: Path | None = _setting(
+        None,
+        "a GA4 export Parquet file (raw.ga4_events' columns) that seeds an empty embedded warehouse"
+        " instead of synthetic history",
+    )
     dashboard_url: str = _setting(
         "http://127.0.0.1:8501",
         "where the dashboard is reached: `make dashboard` serves on its host and port, the Airflow UI links to it",
@@ -101,6 +112,9 @@ class Settings:
         for name in ("synthetic_events", "history_days", "task_retries", "retry_delay_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env(name)} must be >= 0, got {getattr(self, name)}")
+        for host in self.unwanted_referral_hosts:
+            if not _HOST.match(host):
+                raise SettingsError(f"{_env('unwanted_referrals')} must list host names, got {host!r}")
         if self.landing_is_remote and not re.match(
             r"^gs://[a-z0-9][a-z0-9._-]{1,220}/[^*?\[\]#]*[^/*?\[\]#]/?$", self.landing_dir
         ):
@@ -150,6 +164,10 @@ class Settings:
         return self.landing_path.parent / "rejected"
 
     @property
+    def unwanted_referral_hosts(self) -> tuple[str, ...]:
+        return tuple(host.strip().lower() for host in self.unwanted_referrals.split(",") if host.strip())
+
+    @property
     def warehouse_path(self) -> Path:
         return _resolve(self.duckdb_path)
 
@@ -192,6 +210,7 @@ class Settings:
             "ATTRIBUTION_GA4_DATABASE": ga4_database,
             "ATTRIBUTION_GA4_SCHEMA": ga4_schema,
             "ATTRIBUTION_GA4_IDENTIFIER": ga4_identifier,
+            _env("unwanted_referrals"): self.unwanted_referrals,
             # Unit tests prove the logic in CI; scheduled runs skip them.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
         }
