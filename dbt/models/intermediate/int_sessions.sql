@@ -1,6 +1,8 @@
 -- Sessions are attribution's touchpoints (README: attribution rules). One row per user and GA4 session: when it
--- started and the traffic source of its earliest event that carries one, classified into GA4's
--- default channel group. A session with no sourced event is direct.
+-- started and its traffic source, classified into GA4's default channel group: the source of its
+-- earliest event that carries one after int_events' rules; else, for the user's first session (the one
+-- holding first_visit / first_open), the user's first-touch source; else direct (docs/ga4.md). Events
+-- without a user or a session id have no session: mart_set_aside_events counts them.
 
 {{
     config(
@@ -21,7 +23,10 @@ new_events as (
 
     select * from {{ ref('int_events') }}
 
-    where {{ loaded_since_watermark(is_incremental(), first_new_day) }}
+    where
+        {{ loaded_since_watermark(is_incremental(), first_new_day) }}
+        and user_pseudo_id is not null
+        and ga_session_id is not null
 
 ),
 
@@ -68,7 +73,8 @@ session_starts as (
         user_pseudo_id,
         ga_session_id,
         min(event_timestamp) as session_start_micros,
-        min(event_at) as session_started_at
+        min(event_at) as session_started_at,
+        max(case when is_unwanted_referral then 1 else 0 end) = 1 as had_unwanted_referral
 
     from events
 
@@ -84,6 +90,7 @@ sourced_events as (
         source,
         medium,
         campaign,
+        source_rule,
         row_number() over (
             partition by user_pseudo_id, ga_session_id
             order by event_timestamp, event_id
@@ -95,6 +102,46 @@ sourced_events as (
 
 ),
 
+-- The user's first-touch source, on the event that starts the user (first_visit / first_open).
+first_touches as (
+
+    select
+        user_pseudo_id,
+        ga_session_id,
+        first_touch_source,
+        first_touch_medium,
+        first_touch_campaign,
+        row_number() over (
+            partition by user_pseudo_id, ga_session_id
+            order by event_timestamp, event_id
+        ) as first_touch_rank
+
+    from events
+
+    where first_touch_source is not null
+
+),
+
+-- GA4's own last-click attribution of the session, where the export has it.
+ga4_attributions as (
+
+    select
+        user_pseudo_id,
+        ga_session_id,
+        ga4_channel_group,
+        ga4_source,
+        ga4_medium,
+        row_number() over (
+            partition by user_pseudo_id, ga_session_id
+            order by event_timestamp, event_id
+        ) as ga4_rank
+
+    from events
+
+    where ga4_channel_group is not null
+
+),
+
 session_sources as (
 
     select
@@ -102,12 +149,25 @@ session_sources as (
         session_starts.ga_session_id,
         session_starts.session_start_micros,
         session_starts.session_started_at,
-        coalesce(sourced_events.source, '(direct)') as source,
-        coalesce(sourced_events.medium, '(none)') as medium,
+        session_starts.had_unwanted_referral,
         case
-            when sourced_events.source is null then '(direct)'
-            else coalesce(sourced_events.campaign, '(not set)')
-        end as campaign
+            when sourced_events.source is not null then sourced_events.source_rule
+            when first_touches.first_touch_source is not null then 'first visit'
+            else 'none'
+        end as source_rule,
+        coalesce(sourced_events.source, first_touches.first_touch_source, '(direct)') as source,
+        coalesce(
+            case when sourced_events.source is not null then sourced_events.medium else first_touches.first_touch_medium end,
+            '(none)'
+        ) as medium,
+        case
+            when sourced_events.source is not null then coalesce(sourced_events.campaign, '(not set)')
+            when first_touches.first_touch_source is not null then coalesce(first_touches.first_touch_campaign, '(not set)')
+            else '(direct)'
+        end as campaign,
+        ga4_attributions.ga4_channel_group,
+        ga4_attributions.ga4_source,
+        ga4_attributions.ga4_medium
 
     from session_starts
 
@@ -116,6 +176,18 @@ session_sources as (
             session_starts.user_pseudo_id = sourced_events.user_pseudo_id
             and session_starts.ga_session_id = sourced_events.ga_session_id
             and sourced_events.source_rank = 1
+
+    left join first_touches
+        on
+            session_starts.user_pseudo_id = first_touches.user_pseudo_id
+            and session_starts.ga_session_id = first_touches.ga_session_id
+            and first_touches.first_touch_rank = 1
+
+    left join ga4_attributions
+        on
+            session_starts.user_pseudo_id = ga4_attributions.user_pseudo_id
+            and session_starts.ga_session_id = ga4_attributions.ga_session_id
+            and ga4_attributions.ga4_rank = 1
 
 ),
 
@@ -134,6 +206,11 @@ classified_sessions as (
             'session_sources.campaign',
             'source_categories.source_category',
         ) }} as channel_group,
+        session_sources.source_rule,
+        session_sources.had_unwanted_referral,
+        session_sources.ga4_channel_group,
+        session_sources.ga4_source,
+        session_sources.ga4_medium,
         session_sources.session_start_micros,
         session_sources.session_started_at,
         cast(session_sources.session_started_at as date) as session_date,
@@ -158,6 +235,11 @@ sessions as (
         channel_group,
         -- Direct is GA4's channel, not the literal source: (direct) / referral is a Referral touchpoint.
         channel_group = 'Direct' as is_direct,
+        source_rule,
+        had_unwanted_referral,
+        ga4_channel_group,
+        ga4_source,
+        ga4_medium,
         session_start_micros,
         session_started_at,
         session_date,

@@ -1,6 +1,8 @@
 -- Touchpoints link each conversion to the sessions that can earn its credit (README: attribution rules): the user's
 -- sessions that started within [converted_at - lookback, converted_at], both ends included, to the
 -- microsecond, plus the converting session always; numbered by session start, then ga_session_id.
+-- A conversion with no such session (no user id: consent mode; no session in the lookback) still
+-- counts: one touchpoint without a session, channel_group (unattributed), so every model credits it.
 
 {%- set lookback_micros = var('lookback_days') | int * 86400000000 %}
 
@@ -48,7 +50,9 @@ conversions as (
     from {{ ref('int_conversions') }}
 
     {% if is_incremental() -%}
-        where user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
+        where
+            user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
+            or (user_pseudo_id is null and {{ rebuilt_since_watermark(true) }})
     {%- endif %}
 
 ),
@@ -73,22 +77,23 @@ qualifying_sessions as (
         conversions.converted_at,
         conversions.conversion_date,
         sessions.ga_session_id,
-        sessions.source,
-        sessions.medium,
-        sessions.campaign,
-        sessions.channel_group,
-        sessions.is_direct,
+        coalesce(sessions.source, '(unattributed)') as source,
+        coalesce(sessions.medium, '(unattributed)') as medium,
+        coalesce(sessions.campaign, '(unattributed)') as campaign,
+        coalesce(sessions.channel_group, '(unattributed)') as channel_group,
+        coalesce(sessions.is_direct, false) as is_direct,
         sessions.session_start_micros as touched_at_micros,
         sessions.session_started_at as touched_at
 
     from conversions
 
-    inner join sessions
-        on conversions.user_pseudo_id = sessions.user_pseudo_id
-
-    where
-        conversions.ga_session_id = sessions.ga_session_id
-        or sessions.session_start_micros between conversions.window_start_micros and conversions.converted_at_micros
+    left join sessions
+        on
+            conversions.user_pseudo_id = sessions.user_pseudo_id
+            and (
+                conversions.ga_session_id = sessions.ga_session_id
+                or sessions.session_start_micros between conversions.window_start_micros and conversions.converted_at_micros
+            )
 
 ),
 

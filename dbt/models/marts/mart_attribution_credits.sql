@@ -115,6 +115,7 @@ position_based as (
 ),
 
 -- time_decay: weight 2^(-age / half-life), age = conversion time - session start; normalised per conversion.
+-- An (unattributed) conversion's one touchpoint has no session: age 0.
 time_decay_weights as (
 
     select
@@ -122,7 +123,7 @@ time_decay_weights as (
         touchpoint_number,
         power(
             cast(2 as {{ type_double() }}),
-            -cast(converted_at_micros - touched_at_micros as {{ type_double() }}) / {{ half_life_micros }}
+            -cast(converted_at_micros - coalesce(touched_at_micros, converted_at_micros) as {{ type_double() }}) / {{ half_life_micros }}
         ) as weight
 
     from touchpoints

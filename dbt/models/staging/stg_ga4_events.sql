@@ -1,4 +1,8 @@
--- GA4 export events flattened into the project's event shape (the same columns as stg_streamed_events).
+-- GA4 export events flattened into the project's event shape (stg_streamed_events' columns, plus what
+-- only an export has: click ids, ignore_referrer, the user's first-touch source on first_visit /
+-- first_open, GA4's own session attribution). Every export row is here once, those without a user or
+-- a session id too (int_sessions sets them aside, counted; their conversions still count). Newer export
+-- fields are read where the source has them (ga4_export_has, decided at compile time).
 -- Incremental: the first build reads every export day (from var ga4_first_day if set); later runs read
 -- only the last var ga4_reload_days days before the newest one already here, because GA4 rewrites
 -- recent daily tables for late hits. Rows are keyed by a hash of what identifies a GA4 event, so a
@@ -18,6 +22,12 @@
 }}
 
 {%- set first_day = ga4_first_day_to_read() %}
+{%- set has_collected_traffic_source = ga4_export_has('collected_traffic_source') %}
+{%- set has_session_last_click = ga4_export_has('session_traffic_source_last_click') %}
+{%- if var('ga4_revenue_field') not in ('purchase_revenue_in_usd', 'purchase_revenue') %}
+    {{- exceptions.raise_compiler_error("ga4_revenue_field must be purchase_revenue_in_usd or purchase_revenue") }}
+{%- endif %}
+{%- set revenue_field = var('ga4_revenue_field') if ga4_export_has('ecommerce.' ~ var('ga4_revenue_field')) else 'purchase_revenue' %}
 
 with
 
@@ -38,13 +48,59 @@ flattened as (
         {{ ga4_event_param('ga_session_id', 'int') }} as ga_session_id,
         nullif(nullif(ecommerce.transaction_id, ''), '(not set)') as transaction_id,
         event_name,
+        {%- if has_collected_traffic_source %}
+        -- The event's manual campaign data where GA4 collected it, else its event parameters.
+        case when nullif(collected_traffic_source.manual_source, '') is not null
+            then nullif(collected_traffic_source.manual_source, '')
+            else nullif({{ ga4_event_param('source') }}, '')
+        end as source,
+        case when nullif(collected_traffic_source.manual_source, '') is not null
+            then nullif(collected_traffic_source.manual_medium, '')
+            else nullif({{ ga4_event_param('medium') }}, '')
+        end as medium,
+        case when nullif(collected_traffic_source.manual_source, '') is not null
+            then nullif(collected_traffic_source.manual_campaign_name, '')
+            else nullif({{ ga4_event_param('campaign') }}, '')
+        end as campaign,
+        {%- else %}
         nullif({{ ga4_event_param('source') }}, '') as source,
         nullif({{ ga4_event_param('medium') }}, '') as medium,
         nullif({{ ga4_event_param('campaign') }}, '') as campaign,
+        {%- endif %}
+        -- The first click id the event carries, in the order of the seed ga4_click_ids.
+        case
+            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.gclid, ''), {% endif %}nullif({{ ga4_event_param('gclid') }}, '')) is not null then 'gclid'
+            when nullif({{ ga4_event_param('wbraid') }}, '') is not null then 'wbraid'
+            when nullif({{ ga4_event_param('gbraid') }}, '') is not null then 'gbraid'
+            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.dclid, ''), {% endif %}nullif({{ ga4_event_param('dclid') }}, '')) is not null then 'dclid'
+            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.srsltid, ''), {% endif %}nullif({{ ga4_event_param('srsltid') }}, '')) is not null then 'srsltid'
+        end as click_id,
+        coalesce(lower({{ ga4_event_param('ignore_referrer') }}) = 'true', false) as ignores_referrer,
         nullif({{ ga4_event_param('page_location') }}, '') as page_location,
         nullif(device.category, '') as device_category,
         nullif(geo.country, '') as country,
-        cast(ecommerce.purchase_revenue as {{ dbt.type_numeric() }}) as purchase_revenue,
+        -- Revenue in one currency where the export has it; a row without the field's value (an older
+        -- table under the wildcard, a file written before the field) keeps its purchase_revenue.
+        cast(coalesce(ecommerce.{{ revenue_field }}, ecommerce.purchase_revenue) as {{ dbt.type_numeric() }})
+            as purchase_revenue,
+        -- The user's first-touch source, read only on the event that starts the user (docs/ga4.md:
+        -- newer exports give traffic_source another meaning on other events).
+        case when event_name in ('first_visit', 'first_open') then nullif(traffic_source.source, '') end
+            as first_touch_source,
+        case when event_name in ('first_visit', 'first_open') then nullif(traffic_source.medium, '') end
+            as first_touch_medium,
+        case when event_name in ('first_visit', 'first_open') then nullif(traffic_source.name, '') end
+            as first_touch_campaign,
+        {%- if has_session_last_click %}
+        nullif(session_traffic_source_last_click.cross_channel_campaign.default_channel_group, '')
+            as ga4_channel_group,
+        nullif(session_traffic_source_last_click.cross_channel_campaign.source, '') as ga4_source,
+        nullif(session_traffic_source_last_click.cross_channel_campaign.medium, '') as ga4_medium,
+        {%- else %}
+        cast(null as {{ dbt.type_string() }}) as ga4_channel_group,
+        cast(null as {{ dbt.type_string() }}) as ga4_source,
+        cast(null as {{ dbt.type_string() }}) as ga4_medium,
+        {%- endif %}
         event_timestamp
 
     from export_events
@@ -55,18 +111,19 @@ flattened as (
 events as (
 
     select
+        -- Unchanged for events with a user and a session (ids already loaded keep matching); an event
+        -- without a user (consent mode) also hashes its transaction_id, so two orders of the same
+        -- instant stay two.
         {{ dbt.concat(["'ga4-'", dbt.hash(dbt.concat([
-            'user_pseudo_id', "'|'",
+            "coalesce(user_pseudo_id, '')", "'|'",
             'cast(event_timestamp as ' ~ dbt.type_string() ~ ')', "'|'",
             'event_name', "'|'",
-            'cast(ga_session_id as ' ~ dbt.type_string() ~ ')',
+            "coalesce(cast(ga_session_id as " ~ dbt.type_string() ~ "), '')",
+            "case when user_pseudo_id is null then " ~ dbt.concat(["'|'", "coalesce(transaction_id, '')"]) ~ " else '' end",
         ]))]) }} as event_id,
         *
 
     from flattened
-
-    -- Attribution needs sessions: events without a user or a session id cannot be placed in one.
-    where user_pseudo_id is not null and ga_session_id is not null
 
 ),
 
@@ -74,7 +131,8 @@ numbered as (
 
     select
         *,
-        row_number() over (partition by event_id order by event_timestamp) as copy_number
+        row_number() over (partition by event_id order by event_timestamp) as copy_number,
+        count(*) over (partition by event_id) as export_copies
 
     from events
 
@@ -95,12 +153,23 @@ renamed as (
         source,
         medium,
         campaign,
+        click_id,
         page_location,
         device_category,
         country,
+        first_touch_source,
+        first_touch_medium,
+        first_touch_campaign,
+        ga4_channel_group,
+        ga4_source,
+        ga4_medium,
+
+        ---------- booleans
+        ignores_referrer,
 
         ---------- numerics
         purchase_revenue,
+        export_copies,
 
         ---------- timestamps
         event_timestamp,
@@ -110,7 +179,7 @@ renamed as (
 
     from numbered
 
-    -- The export can hold the same event more than once: keep one copy.
+    -- The export can hold the same event more than once: keep one copy (export_copies counts them).
     where copy_number = 1
 
 )

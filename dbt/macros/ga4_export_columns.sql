@@ -1,0 +1,36 @@
+{#- Which optional fields the GA4 source has, decided at compile time, so stg_ga4_events builds on an
+    old export (the public sample: no collected_traffic_source, no session_traffic_source_last_click)
+    and on a current one alike, without configuration.
+    `path` is a top-level column (`collected_traffic_source`) or `column.field`
+    (`ecommerce.purchase_revenue_in_usd`). False while parsing, and when the source does not exist. -#}
+{% macro ga4_export_has(path) %}
+    {%- if not execute -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set column_name, _, field_name = path.partition('.') -%}
+    {%- for column in ga4_export_columns() if column.name | lower == column_name -%}
+        {{- return(not field_name or modules.re.search('\\b' ~ field_name ~ '\\b', column.data_type | lower) is not none) -}}
+    {%- endfor -%}
+    {{- return(false) -}}
+{% endmacro %}
+
+{#- The GA4 source's columns (name, data_type; a struct's type names its fields). Over the `events_*`
+    wildcard, the columns of its newest daily table: BigQuery reads the wildcard with the schema of the
+    most recently created table it matches, older tables' missing columns reading as null. -#}
+{% macro ga4_export_columns() %}
+    {%- set relation = source('ga4', 'events') -%}
+    {%- if relation.identifier.endswith('*') -%}
+        {%- set prefix = relation.identifier[:-1] -%}
+        {%- set shards = [] -%}
+        {%- for table in adapter.list_relations_without_caching(api.Relation.create(database=relation.database, schema=relation.schema)) -%}
+            {%- if table.identifier.startswith(prefix) and modules.re.match('^[0-9]{8}$', table.identifier[prefix | length:]) -%}
+                {%- do shards.append(table) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if not shards -%}
+            {{- return([]) -}}
+        {%- endif -%}
+        {%- set relation = (shards | sort(attribute='identifier') | last) -%}
+    {%- endif -%}
+    {{- return(adapter.get_columns_in_relation(relation)) -}}
+{% endmacro %}
