@@ -7,8 +7,11 @@ columns (the embedded warehouse's history, a test fixture) reads exactly like th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 _PARAM_VALUE = (("string_value", "string"), ("int_value", "int64"), ("float_value", "float64"),
                 ("double_value", "float64"))  # fmt: skip
+# fmt: off
 SCHEMA: tuple = (
     ("event_date", "string"),  # YYYYMMDD, the shard's date
     ("event_timestamp", "int64"),
@@ -16,7 +19,8 @@ SCHEMA: tuple = (
     ("event_params", [(("key", "string"), ("value", _PARAM_VALUE))]),  # [struct]: repeated
     ("user_pseudo_id", "string"),
     ("traffic_source", (("name", "string"), ("medium", "string"), ("source", "string"))),
-    ("ecommerce", (("transaction_id", "string"), ("purchase_revenue", "float64"), ("purchase_revenue_in_usd", "float64"))),
+    ("ecommerce", (("transaction_id", "string"), ("purchase_revenue", "float64"),
+                   ("purchase_revenue_in_usd", "float64"))),
     ("device", (("category", "string"),)),
     ("geo", (("country", "string"),)),
     # Added to the export in 2023: the event's own campaign data and click ids.
@@ -32,12 +36,16 @@ SCHEMA: tuple = (
             "primary_channel_group"))),
     )),
 )
+# fmt: on
 """Columns, nesting and types: a field is a scalar type name, a tuple of fields (a struct) or a
 one-element list of a struct (a repeated struct). Structs hold the subset of the export's fields the pipeline
 reads; exports older than a column lack it, and ``stg_ga4_events`` reads what is there."""
 
 NEWER_COLUMNS = ("collected_traffic_source", "session_traffic_source_last_click")
 """Top-level columns later exports added: an embedded table created before them gains them in place."""
+
+REQUIRED_COLUMNS = ("event_date", "event_timestamp", "event_name", "event_params", "user_pseudo_id")
+"""Columns every export has and a seed file must have: without them its rows are no events at all."""
 
 _SCALARS = {
     "duckdb": {"string": "varchar", "int64": "bigint", "float64": "double"},
@@ -59,6 +67,15 @@ def column_type(field_type, dialect: str) -> str:
 def columns_ddl(dialect: str) -> str:
     """The column list of a GA4 events table, for ``create table … (<this>)``."""
     return ", ".join(f"{name} {column_type(t, dialect)}" for name, t in SCHEMA)
+
+
+def struct_fields(path: str, field_type) -> Iterator[tuple[str, object]]:
+    """Every field nested in the struct ``field_type`` at ``path``, a parent before its children, as
+    (dotted path, field type); fields of repeated structs are not listed (``event_params`` never changes)."""
+    if isinstance(field_type, tuple):
+        for name, inner in field_type:
+            yield f"{path}.{name}", inner
+            yield from struct_fields(f"{path}.{name}", inner)
 
 
 STRING_PARAMS = ("source", "medium", "campaign", "page_location")

@@ -3,7 +3,8 @@
 On BigQuery the history is the GA4 export itself. The embedded warehouse has none, so an empty one is
 seeded once with ``ATTRIBUTION_HISTORY_DAYS`` days of events from the same journey model as the CSV
 batches, written in the export's shape into ``raw.ga4_events``, ending where the stream begins.
-``stg_ga4_events`` then reads it exactly as it reads the export.
+``stg_ga4_events`` then reads it exactly as it reads the export. With ``ATTRIBUTION_GA4_PARQUET`` set,
+the seed is that GA4 export Parquet file instead (its columns matched to the table's by name).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import duckdb
 import pyarrow as pa
 
 from attribution.events import COLUMNS
-from attribution.ga4_export import SCHEMA, STRING_PARAMS
+from attribution.ga4_export import REQUIRED_COLUMNS, SCHEMA, STRING_PARAMS, column_type
 from attribution.generator import generate_events
-from attribution.settings import GA4_HISTORY_TABLE, Settings, load_settings
+from attribution.settings import GA4_HISTORY_TABLE, PROJECT_ROOT, Settings, SettingsError, load_settings
+from attribution.validation import sql_ident, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,30 @@ def _param(key: str, field: str, expression: str) -> str:
     return f"{{'key': '{key}', 'value': {{{value}}}}}"
 
 
+_TYPES = dict(SCHEMA)
+_COLLECTED = {"manual_source": "source", "manual_medium": "medium", "manual_campaign_name": "campaign"}
+"""The fields of ``collected_traffic_source`` an event's own source / medium / campaign fill."""
+
+
+def _collected_traffic_source() -> str:
+    """The event's campaign data as a current export collects it: null when the event has none."""
+    fields = {name: f"nullif({_COLLECTED[name]}, '')" if name in _COLLECTED else f"null::{column_type(t, 'duckdb')}"
+              for name, t in _TYPES["collected_traffic_source"]}  # fmt: skip
+    struct = ", ".join(f"'{name}': {value}" for name, value in fields.items())
+    present = " or ".join(f"{fields[name]} is not null" for name in _COLLECTED)
+    return f"case when {present} then {{{struct}}} end"
+
+
 def export_shape_sql(relation: str) -> str:
-    """A select turning contract events in ``relation`` into rows of the export's shape (columns as SCHEMA)."""
+    """A select turning contract events in ``relation`` into rows of the export's shape (columns as SCHEMA).
+
+    The synthetic events are in USD, so ``purchase_revenue_in_usd`` is ``purchase_revenue``; GA4's own
+    attribution (``session_traffic_source_last_click``) is unknowable here and stays null, as do click ids.
+    """
     string_params = [_param(key, "string_value", f"nullif({key}, '')") for key in STRING_PARAMS]
     params = ", ".join([_param("ga_session_id", "int_value", "ga_session_id"), *string_params])
+    revenue = "nullif(purchase_revenue, '')::double"
+    last_click = column_type(_TYPES["session_traffic_source_last_click"], "duckdb")
     return f"""
     select
         strftime(make_timestamp(event_timestamp), '%Y%m%d') as event_date,
@@ -56,10 +78,12 @@ def export_shape_sql(relation: str) -> str:
         ) as event_params,
         user_pseudo_id,
         {{'name': null::varchar, 'medium': null::varchar, 'source': null::varchar}} as traffic_source,
-        {{'transaction_id': nullif(transaction_id, ''), 'purchase_revenue': nullif(purchase_revenue, '')::double}}
-            as ecommerce,
+        {{'transaction_id': nullif(transaction_id, ''), 'purchase_revenue': {revenue},
+          'purchase_revenue_in_usd': {revenue}}} as ecommerce,
         {{'category': nullif(device_category, '')}} as device,
-        {{'country': nullif(country, '')}} as geo
+        {{'country': nullif(country, '')}} as geo,
+        {_collected_traffic_source()} as collected_traffic_source,
+        null::{last_click} as session_traffic_source_last_click
     from {relation}
 """
 
@@ -101,14 +125,73 @@ def insert_events(con: duckdb.DuckDBPyConnection, schema: str, events: Iterable[
     return written
 
 
+def _conform(expression: str, found: duckdb.DuckDBPyType, wanted, where: str, depth: int = 0) -> str:
+    """``expression`` (of type ``found``) as the :data:`SCHEMA` type ``wanted``: struct fields matched by
+    name (case-insensitive), a field the file lacks null, a field the table lacks ignored."""
+    if isinstance(wanted, list):
+        if found.id != "list":
+            raise ValueError(f"{where} is {found}, not a list")
+        element = f"element_{depth}"
+        inner = _conform(element, found.child, wanted[0], f"{where}[]", depth + 1)
+        return f"list_transform({expression}, lambda {element}: {inner})"
+    if isinstance(wanted, tuple):
+        if found.id != "struct":
+            raise ValueError(f"{where} is {found}, not a struct")
+        have = {name.lower(): (name, field_type) for name, field_type in found.children}
+        fields = []
+        for name, field_type in wanted:
+            if name in have:
+                actual, actual_type = have[name]
+                inner = f"struct_extract({expression}, {sql_literal(actual)})"
+                fields.append(f"'{name}': {_conform(inner, actual_type, field_type, f'{where}.{name}', depth + 1)}")
+            else:
+                fields.append(f"'{name}': null::{column_type(field_type, 'duckdb')}")
+        return f"case when {expression} is not null then {{{', '.join(fields)}}} end"
+    if found.id in ("struct", "list", "map", "union"):
+        raise ValueError(f"{where} is {found}, not a {wanted}")
+    return f"{expression}::{column_type(wanted, 'duckdb')}"
+
+
+def parquet_path(settings: Settings) -> Path:
+    """``ATTRIBUTION_GA4_PARQUET`` as a path: relative to the project root, like the other paths."""
+    path = Path(settings.ga4_parquet).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def insert_parquet(con: duckdb.DuckDBPyConnection, schema: str, path: Path) -> int:
+    """Append the GA4 export rows of the Parquet file ``path`` to ``<schema>.ga4_events``; returns the count.
+
+    The columns the file shares with the table are taken by name, struct fields too: a real export's other
+    columns and fields are ignored, and the table's newer ones that an older export lacks stay null.
+    """
+    problem = f"ATTRIBUTION_GA4_PARQUET {path}"
+    if not path.is_file():
+        raise SettingsError(f"{problem}: no such file")
+    source = f"read_parquet({sql_literal(str(path))})"
+    try:
+        found = con.sql(f"select * from {source} limit 0")
+        types = {name.lower(): (name, t) for name, t in zip(found.columns, found.types, strict=True)}
+        missing = [name for name in REQUIRED_COLUMNS if name not in types]
+        if missing:
+            raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
+        shared = [(name, field_type) for name, field_type in SCHEMA if name in types]
+        selects = [_conform(sql_ident(types[name][0]), types[name][1], field_type, name) for name, field_type in shared]
+        columns = ", ".join(name for name, _ in shared)
+        insert = f"insert into {schema}.{GA4_HISTORY_TABLE} ({columns}) select {', '.join(selects)} from {source}"
+        return con.execute(insert).fetchone()[0]
+    except (ValueError, duckdb.Error) as error:
+        raise SettingsError(f"{problem} is not a usable GA4 export Parquet file: {error}") from None
+
+
 def seed_history(settings: Settings, events_per_day: int = EVENTS_PER_DAY, end: datetime | None = None) -> int:
     """Seed an empty embedded warehouse with history; returns the events written (0 when not needed).
 
     Only on DuckDB, only when ``raw.ga4_events`` and ``raw.streamed_events`` are both empty (a warehouse
     that has data keeps it), in one transaction: a seed that dies leaves the warehouse empty, to be
-    seeded again by the next run.
+    seeded again by the next run. The history is the ``ATTRIBUTION_GA4_PARQUET`` file when set (all of
+    its days: ``ATTRIBUTION_HISTORY_DAYS`` does not apply), else ``history_days`` of synthetic events.
     """
-    if settings.target != "duckdb" or settings.history_days == 0:
+    if settings.target != "duckdb" or (settings.history_days == 0 and not settings.ga4_parquet):
         return 0
     from attribution.warehouse import connect
 
@@ -124,12 +207,16 @@ def seed_history(settings: Settings, events_per_day: int = EVENTS_PER_DAY, end: 
             con.execute("rollback")
             return 0
         started = time.monotonic()
-        written = insert_events(
-            con, settings.raw_schema, history_events(settings.history_days, events_per_day, end=end)
-        )
+        if settings.ga4_parquet:
+            path = parquet_path(settings)
+            written = insert_parquet(con, settings.raw_schema, path)
+            origin = f"from {path}"
+        else:
+            events = history_events(settings.history_days, events_per_day, end=end)
+            written = insert_events(con, settings.raw_schema, events)
+            origin = f"over {settings.history_days} days"
         con.execute("commit")
-    log.info("seeded %d GA4 history events over %d days in %.1f s", written, settings.history_days,
-             time.monotonic() - started)  # fmt: skip
+    log.info("seeded %d GA4 history events %s in %.1f s", written, origin, time.monotonic() - started)
     return written
 
 

@@ -74,6 +74,37 @@ def _schema(columns) -> list[bigquery.SchemaField]:
     return [bigquery.SchemaField(name, kind) for name, kind in columns]
 
 
+def _ga4_schema(fields) -> list[bigquery.SchemaField]:
+    """:data:`ga4_export.SCHEMA` fields as BigQuery schema fields (a repeated struct is a REPEATED RECORD)."""
+    schema = []
+    for name, field_type in fields:
+        if isinstance(field_type, list):
+            schema.append(bigquery.SchemaField(name, "RECORD", mode="REPEATED", fields=_ga4_schema(field_type[0])))
+        elif isinstance(field_type, tuple):
+            schema.append(bigquery.SchemaField(name, "RECORD", fields=_ga4_schema(field_type)))
+        else:
+            schema.append(bigquery.SchemaField(name, ga4_export.column_type(field_type, "bigquery")))
+    return schema
+
+
+def _with_missing_fields(found, wanted) -> tuple[list[bigquery.SchemaField], bool]:
+    """``found`` with every field of ``wanted`` it lacks appended, at any depth; and whether any was."""
+    schema, changed = list(found), False
+    position = {field.name.lower(): i for i, field in enumerate(schema)}
+    for field in wanted:
+        i = position.get(field.name.lower())
+        if i is None:
+            schema.append(field)
+            changed = True
+        elif field.field_type == "RECORD" and schema[i].field_type in ("RECORD", "STRUCT"):
+            inner, inner_changed = _with_missing_fields(schema[i].fields, field.fields)
+            if inner_changed:
+                record = schema[i].to_api_repr() | {"fields": [f.to_api_repr() for f in inner]}
+                schema[i] = bigquery.SchemaField.from_api_repr(record)
+                changed = True
+    return schema, changed
+
+
 class BigQueryWarehouse:
     def __init__(self, settings: Settings) -> None:
         self.project = settings.bq_project
@@ -163,6 +194,19 @@ class BigQueryWarehouse:
         # GA4 history is read from the export (ATTRIBUTION_GA4_SOURCE); without one, from this empty
         # table with the export's columns, so the models stay the same.
         self._run(f"create table if not exists {self._table(GA4_HISTORY_TABLE)} ({ga4_export.columns_ddl('bigquery')})")
+        self._upgrade_ga4_events()
+
+    def _upgrade_ga4_events(self) -> None:
+        """A ``ga4_events`` table from an older export shape gains the newer columns and RECORD fields.
+
+        One metadata read when it is current, else one schema patch: BigQuery adds columns and nested
+        fields that way (its DDL cannot add a field to a RECORD). Existing rows read null in them.
+        """
+        table = self.client.get_table(f"{self.project}.{self.dataset}.{GA4_HISTORY_TABLE}")
+        schema, changed = _with_missing_fields(table.schema, _ga4_schema(ga4_export.SCHEMA))
+        if changed:
+            table.schema = schema
+            self.client.update_table(table, ["schema"])
 
     def query(self, sql: str) -> list[dict]:
         return self._run(sql)

@@ -20,6 +20,7 @@ class DuckDBWarehouse:
     ) -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
+        self.schema_name = raw_schema
         self.schema = sql_ident(raw_schema)
         self.snapshot_path = Path(snapshot_path) if snapshot_path else self.path.with_name("serving.duckdb")
 
@@ -80,6 +81,41 @@ class DuckDBWarehouse:
                 );
                 create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_columns});
             """)
+            self._upgrade_ga4_events(con)
+
+    def _upgrade_ga4_events(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A history table from an older export shape gains the newer columns and struct fields in place.
+
+        Its rows stay; what they lack is null. One catalog query when the table is current: its column
+        types are compared with a temp table of the current shape (DuckDB spells both the same way).
+        """
+        con.execute(f"create or replace temp table ga4_shape ({ga4_export.columns_ddl('duckdb')})")
+        stale = con.execute(
+            """
+            select wanted.column_name, found.column_name is null
+            from duckdb_columns() as wanted
+            left join duckdb_columns() as found
+                on found.database_name = current_database() and found.schema_name = ?
+                and found.table_name = ? and found.column_name = wanted.column_name
+            where wanted.database_name = 'temp' and wanted.table_name = 'ga4_shape'
+                and found.data_type is distinct from wanted.data_type
+            """,
+            [self.schema_name, GA4_HISTORY_TABLE],
+        ).fetchall()
+        con.execute("drop table ga4_shape")
+        table = f"{self.schema}.{GA4_HISTORY_TABLE}"
+        field_types = dict(ga4_export.SCHEMA)
+        for name, missing in stale:
+            if missing:
+                con.execute(f"alter table {table} add column if not exists {name} {self._type(field_types[name])}")
+                continue
+            # A struct that lacks fields (ecommerce before purchase_revenue_in_usd): add each one missing.
+            for path, field_type in ga4_export.struct_fields(name, field_types[name]):
+                con.execute(f"alter table {table} add column if not exists {path} {self._type(field_type)}")
+
+    @staticmethod
+    def _type(field_type) -> str:
+        return ga4_export.column_type(field_type, "duckdb")
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         with self._connect(read_only=True) as con:
