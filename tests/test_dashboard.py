@@ -1,7 +1,12 @@
-"""The dashboard page through Streamlit's AppTest, on a small warehouse built and published for real."""
+"""The dashboard page through Streamlit's AppTest: on a small warehouse built and published for real, and
+on serving snapshots written here with the served relations' columns and chosen rows (the page reads
+only the snapshot), for figures that synthetic traffic never produces: placeholders, (unattributed)
+conversions, export rows set aside, GA4's own attribution."""
 
+import csv
+import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import pandas as pd
@@ -9,12 +14,22 @@ import pytest
 from conftest import click_figures_from_marts
 from streamlit.testing.v1 import AppTest
 
-from attribution.dashboard.data import DashboardData, Filters, inert
+from attribution.dashboard.data import (
+    MODELS,
+    PLACEHOLDERS_CSV,
+    DashboardData,
+    Filters,
+    inert,
+    labelled,
+    placeholder_notes,
+    trend,
+)
 from attribution.dbt_cli import run_dbt
 from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import PROJECT_ROOT, load_settings
-from attribution.warehouse import connect
+from attribution.summary import print_summary
+from attribution.warehouse import SERVED_RELATIONS, connect
 
 APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
 
@@ -61,6 +76,7 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     assert shift["first_click_revenue"].to_dict() == pytest.approx({k: float(v) for k, v in per_channel.items()})
     assert (shift["revenue_shift"] == shift["last_click_revenue"] - shift["first_click_revenue"]).all()
     assert len(app.get("vega_lite_chart")) == 2, "model comparison and trend charts"
+    assert "GA4's own attribution" not in [h.value for h in app.subheader], "synthetic events carry no GA4 attribution"
     live = app.dataframe[-1].value
     assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
 
@@ -92,3 +108,261 @@ def test_downloads_neutralise_spreadsheet_formulas():
     frame = pd.DataFrame({"campaign": ['=HYPERLINK("http://x","y")', "spring", "+1", None], "n": [1, 2, 3, 4]})
     campaigns = inert(frame)["campaign"].tolist()
     assert campaigns[:3] == ['\'=HYPERLINK("http://x","y")', "spring", "'+1"] and pd.isna(campaigns[3])
+
+
+def test_publish_serves_set_aside_rows_and_the_ga4_comparison(served):
+    assert {"mart_set_aside_events", "mart_ga4_session_comparison"} <= set(SERVED_RELATIONS)
+    with duckdb.connect(str(load_settings(served).snapshot_path), read_only=True) as con:
+        columns = {
+            name: {row[0] for row in con.execute(f"describe {name}").fetchall()}
+            for name in ("mart_set_aside_events", "mart_ga4_session_comparison")
+        }
+    assert {"event_origin", "reason", "event_date", "events", "conversions", "revenue"} <= columns[
+        "mart_set_aside_events"
+    ]
+    assert {"session_date", "channel_group", "ga4_channel_group", "agrees", "reason"} <= columns[
+        "mart_ga4_session_comparison"
+    ]
+
+
+# --- a serving snapshot with chosen rows ------------------------------------------------------------
+
+# Conversions: (id, user, converted_at, revenue, touchpoints); a touchpoint is (session, started,
+# source, medium, campaign, channel group) and gets first / last / linear credit by its place.
+UNATTRIBUTED = ("(unattributed)", "(unattributed)", None, "(unattributed)")
+CONVERSIONS = [
+    ("c1", "u1", datetime(2026, 11, 20, 10), 100.0, [
+        (11, datetime(2026, 11, 15, 9), "google", "organic", None, "Organic Search"),
+        (12, datetime(2026, 11, 20, 9), "newsletter", "email", "<Other>", "Email"),
+    ]),
+    ("c2", "u2", datetime(2026, 11, 19, 12), 50.0, [
+        (21, datetime(2026, 11, 19, 11), "(data deleted)", "referral", None, "Referral"),
+    ]),
+    ("c3", "u3", datetime(2026, 11, 19, 15), 30.0, [(None, None, *UNATTRIBUTED)]),
+    ("c4", "u4", datetime(2026, 11, 18, 8), 20.0, [
+        (41, datetime(2026, 11, 18, 8), "(direct)", "(none)", None, "Direct"),
+    ]),
+]  # fmt: skip
+SET_ASIDE = [
+    ("ga4", "no user id", date(2026, 11, 19), 120, 1, 30.0),
+    ("ga4", "no user id", date(2026, 11, 20), 5, 0, 0.0),
+    ("ga4", "no session id", date(2026, 11, 19), 7, 0, 0.0),
+]
+OWN_SITE = "ours sets the referral aside as unwanted (own site, listed host or ignore_referrer)"
+SPANS = "GA4 carries an earlier non-direct source into this direct session (its last click spans sessions)"
+# (sessions, our channel, GA4's channel, agrees, reason)
+COMPARISON = [
+    (6, "Organic Search", "Organic Search", True, "same channel"),
+    (3, "Direct", "Referral", False, OWN_SITE),
+    (1, "Direct", "Paid Search", False, SPANS),
+]
+
+
+def _credits(touchpoints: list) -> dict[str, list[float]]:
+    n = len(touchpoints)
+    return {
+        model: [1.0]
+        if n == 1
+        else {"first_click": [1.0, 0.0], "last_click": [0.0, 1.0], "time_decay": [0.2, 0.8]}.get(model, [0.5, 0.5])
+        for model in MODELS
+    }
+
+
+def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON) -> None:
+    """A serving snapshot with the served relations' columns, as ``publish`` writes it."""
+    credits = [
+        (cid, user, at, at.date(), model, session, started, source, medium, campaign, channel, revenue, credit,
+         credit * revenue)
+        for cid, user, at, revenue, touchpoints in CONVERSIONS
+        for model, shares in _credits(touchpoints).items()
+        for (session, started, source, medium, campaign, channel), credit in zip(touchpoints, shares, strict=True)
+    ]  # fmt: skip
+    sessions = [
+        (f"u{i}-{n}", n, date(2026, 11, 18 + n % 3), ours, theirs, theirs, "x", "y", agrees, reason)
+        for i, (count, ours, theirs, agrees, reason) in enumerate(comparison)
+        for n in range(count)
+    ]
+    with duckdb.connect(str(path)) as con:
+        con.execute("""
+            create table mart_attribution_credits (conversion_id varchar, user_pseudo_id varchar,
+                converted_at timestamp, conversion_date date, attribution_model varchar, ga_session_id bigint,
+                touched_at timestamp, source varchar, medium varchar, campaign varchar, channel_group varchar,
+                revenue double, credit double, attributed_revenue double)
+        """)
+        con.executemany(
+            "insert into mart_attribution_credits values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", credits
+        )
+        con.execute("""
+            create table mart_attribution_daily as
+            select conversion_date, attribution_model, channel_group, source, medium,
+                   sum(credit) as conversions, sum(attributed_revenue) as revenue
+            from mart_attribution_credits group by all
+        """)
+        for model in ("first_click", "last_click"):
+            con.execute(f"""
+                create table mart_{model} as
+                select conversion_id, user_pseudo_id, converted_at, conversion_date, revenue, ga_session_id,
+                       source, medium, campaign, channel_group, touched_at
+                from mart_attribution_credits where attribution_model = '{model}' and credit = 1
+            """)
+        con.execute("""
+            create table mart_live_events as
+            select 1 as recency_rank, 'e1' as event_id, 1795600000000000 as event_timestamp,
+                   timestamp '2026-11-20 10:00:00' as event_at, 'page_view' as event_name, 'u1' as user_pseudo_id,
+                   12 as ga_session_id, null::varchar as transaction_id, '(data deleted)' as source,
+                   'referral' as medium, null::varchar as campaign, null::double as purchase_revenue,
+                   'Norway' as country, 'mobile' as device_category, 'https://shop.example/' as page_location
+        """)
+        con.execute("""
+            create table mart_set_aside_events (event_origin varchar, reason varchar, event_date date,
+                events bigint, conversions bigint, revenue double)
+        """)
+        if set_aside:
+            con.executemany("insert into mart_set_aside_events values (?, ?, ?, ?, ?, ?)", set_aside)
+        con.execute("""
+            create table mart_ga4_session_comparison (user_pseudo_id varchar, ga_session_id bigint,
+                session_date date, channel_group varchar, ga4_channel_group varchar, ga4_source varchar,
+                source varchar, medium varchar, agrees boolean, reason varchar, ga4_medium varchar)
+        """)
+        if sessions:
+            con.executemany(
+                "insert into mart_ga4_session_comparison (user_pseudo_id, ga_session_id, session_date,"
+                " channel_group, ga4_channel_group, ga4_source, source, medium, agrees, reason)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                sessions,
+            )
+        con.execute("""
+            create table load_ledger as
+            select 'batch.csv' as file_name, 'abc' as checksum, now()::timestamp as loaded_at, 10 as rows_read,
+                   10 as rows_loaded, 0 as rows_duplicate, 0 as rows_quarantined, 'loaded' as status,
+                   null::varchar as error, date '2026-11-20' as first_event_date
+        """)
+        con.execute("""
+            create table quarantined_rows (file_name varchar, line_number bigint, reason varchar,
+                raw_record varchar, quarantined_at timestamp, _batch_checksum varchar)
+        """)
+        con.execute("create table published as select now()::timestamp as published_at")
+        missing = set(SERVED_RELATIONS) - {row[0] for row in con.execute("show tables").fetchall()}
+    assert not missing, f"the snapshot lacks served relations: {missing}"
+
+
+@pytest.fixture
+def chosen(tmp_path) -> dict[str, str]:
+    """The environment of a warehouse whose serving snapshot holds the rows above."""
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    write_snapshot(load_settings(env).snapshot_path)
+    return env
+
+
+def test_trend_charts_each_models_channels(chosen, monkeypatch):
+    data = DashboardData(load_settings(chosen))
+    daily = data.daily(Filters(*data.date_range()))
+    view = trend(daily, ("first_click", "last_click"))
+    per_day = view.groupby(["attribution_model", "conversion_date"])["revenue"].sum().unstack(0)
+    assert (per_day["first_click"] == per_day["last_click"]).all(), "every model's daily total is the same"
+    on_the_20th = view[(view["conversion_date"] == date(2026, 11, 20)) & (view["revenue"] > 0)]
+    on_the_20th = on_the_20th.set_index("attribution_model")
+    assert on_the_20th.loc["first_click", "channel_group"] == "Organic Search"
+    assert on_the_20th.loc["last_click", "channel_group"] == "Email"
+
+    app = page(chosen, monkeypatch)
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+    [faceted] = [spec for spec in specs if "facet" in spec]
+    assert faceted["facet"]["field"] == "attribution_model"
+    assert faceted["spec"]["encoding"]["color"]["field"] == "channel_group"
+
+
+def test_placeholders_are_labelled_from_the_seed(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    campaigns = table(app, "campaign", "attribution_model")
+    assert "(data deleted) — placeholder" in set(campaigns["source"])
+    assert "<Other> — placeholder" in set(campaigns["campaign"])
+    assert "(unattributed) — placeholder" in set(campaigns["channel_group"])
+    assert "(direct)" in set(campaigns["source"]), "GA4's direct source is no placeholder"
+    assert "(unattributed) — placeholder" in set(table(app, "revenue_shift")["channel_group"])
+    assert "(data deleted) — placeholder" in set(app.dataframe[-1].value["source"]), "live events"
+    with PLACEHOLDERS_CSV.open(newline="") as seed:
+        deleted = next(row for row in csv.DictReader(seed) if row["placeholder"] == "(data deleted)")
+    assert any(deleted["meaning"] in caption.value for caption in app.caption)
+    channels = app.sidebar.multiselect[1]
+    assert "(unattributed) — placeholder" in channels.options and "(unattributed)" not in channels.options
+    channels.set_value(["(unattributed)"]).run()  # the raw value reaches the filter
+    assert set(table(app, "campaign", "attribution_model")["channel_group"]) == {"(unattributed) — placeholder"}
+
+
+def test_placeholder_labels_follow_the_seed_file(tmp_path):
+    seed = tmp_path / "placeholders.csv"
+    seed.write_text(
+        "placeholder,field,treated_as,meaning\n"
+        "(gone),any,kept,a value nobody may name\n"
+        "(kept in campaigns),campaign,kept,only a campaign\n"
+        "(not set),any,absent,never reaches the marts\n"
+    )
+    frame = pd.DataFrame({
+        "source": ["(gone)", "(not set)", "(kept in campaigns)", "google"],
+        "campaign": ["(kept in campaigns)", "(gone)", None, "spring"],
+        "ga4_channel_group": ["(gone)", "Direct", "Direct", "Email"],
+        "revenue": [1.0, 2.0, 3.0, 4.0],
+    })  # fmt: skip
+    shown = labelled(frame, seed)
+    assert shown["source"].tolist() == ["(gone) — placeholder", "(not set)", "(kept in campaigns)", "google"]
+    assert shown["campaign"].tolist()[:2] == ["(kept in campaigns) — placeholder", "(gone) — placeholder"]
+    assert shown["ga4_channel_group"].tolist()[0] == "(gone) — placeholder"
+    assert shown["revenue"].tolist() == frame["revenue"].tolist()
+    assert placeholder_notes(frame, seed) == {
+        "(gone)": "a value nobody may name",
+        "(kept in campaigns)": "only a campaign",
+    }
+
+
+def test_unattributed_share_counts_every_channel(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Unattributed conversions"] == "1 (25.0%)"
+    assert metrics["Unattributed revenue"] == "$30.00 (15.0%)"
+    app.sidebar.multiselect[1].set_value(["Email"]).run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Unattributed conversions"] == "1 (25.0%)", "a share of every conversion, whatever channels"
+
+
+def test_health_row_counts_rows_set_aside_by_reason(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    assert {m.label: m.value for m in app.metric}["Rows set aside"] == "132"
+    [note] = [c.value for c in app.caption if c.value.startswith("Set aside")]
+    assert "no user id: 125 events (1 conversion, $30.00)" in note
+    assert "no session id: 7 events (0 conversions, $0.00)" in note
+    assert note.index("no user id") < note.index("no session id"), "the largest first"
+
+
+def test_ga4_comparison_shows_agreement_and_largest_disagreements(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Sessions agreeing with GA4"] == "60.0%"
+    assert metrics["Sessions compared"] == "10"
+    disagreements = table(app, "ga4_channel_group")
+    assert disagreements[["channel_group", "ga4_channel_group", "reason", "sessions"]].values.tolist() == [
+        ["Direct", "Referral", OWN_SITE, 3],
+        ["Direct", "Paid Search", SPANS, 1],
+    ]
+    assert disagreements["share"].tolist() == pytest.approx([0.75, 0.25])
+
+
+def test_empty_set_aside_and_comparison_are_said_in_one_line(tmp_path, monkeypatch):
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    write_snapshot(load_settings(env).snapshot_path, set_aside=[], comparison=[])
+    app = page(env, monkeypatch)
+    assert {m.label: m.value for m in app.metric}["Rows set aside"] == "0"
+    assert "GA4's own attribution" not in [h.value for h in app.subheader]
+    assert not [df for df in app.dataframe if "ga4_channel_group" in df.value.columns]
+    assert any("nothing to compare" in c.value for c in app.caption)
+    assert not any(c.value.startswith("Set aside") for c in app.caption)
+
+
+def test_demo_summary_prints_whole_conversions_and_what_was_set_aside(chosen, capsys):
+    print_summary(load_settings(chosen))
+    out = capsys.readouterr().out
+    assert "Set aside: no user id: 125 events (1 conversion); no session id: 7 events (0 conversions)." in out
+    assert "Unattributed: 1 conversion worth $30.00." in out
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines() if line.startswith(("Email", "Organic"))}
+    assert rows["Organic Search"][-4:] == ["1", "100.00", "0", "0.00"]
+    assert rows["Email"][-4:] == ["0", "0.00", "1", "100.00"]

@@ -10,7 +10,8 @@ from attribution.settings import Settings, load_settings
 
 
 def summary(settings: Settings) -> dict:
-    """Loaded events, conversions, and first- vs last-click conversions and revenue per channel."""
+    """Loaded events, conversions, rows set aside and unattributed conversions, and first- vs last-click
+    conversions and revenue per channel."""
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         ledger = con.execute("""
             select count(*) as files, coalesce(sum(rows_loaded), 0) as loaded,
@@ -20,6 +21,13 @@ def summary(settings: Settings) -> dict:
         conversions, revenue = con.execute(
             "select count(*), coalesce(sum(revenue), 0) from mart_first_click"
         ).fetchone()
+        unattributed, unattributed_revenue = con.execute(
+            "select count(*), coalesce(sum(revenue), 0) from mart_first_click where channel_group = '(unattributed)'"
+        ).fetchone()
+        set_aside = con.execute("""
+            select reason, sum(events), sum(conversions) from mart_set_aside_events
+            group by reason order by sum(events) desc, reason
+        """).fetchall()
         channels = con.execute("""
             select channel_group,
                    sum(conversions) filter (attribution_model = 'first_click') as first_conversions,
@@ -37,6 +45,9 @@ def summary(settings: Settings) -> dict:
         "quarantined": ledger[3],
         "conversions": conversions,
         "revenue": float(revenue),
+        "unattributed": unattributed,
+        "unattributed_revenue": float(unattributed_revenue),
+        "set_aside": [{"reason": r, "events": int(e), "conversions": int(c)} for r, e, c in set_aside],
         "channels": [
             {
                 "channel_group": c,
@@ -50,6 +61,10 @@ def summary(settings: Settings) -> dict:
     }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def print_summary(settings: Settings) -> None:
     if not settings.snapshot_path.exists():
         print("No serving snapshot yet: no run has published.")
@@ -59,12 +74,20 @@ def print_summary(settings: Settings) -> None:
         f"Loaded {s['events_loaded']:,} events from {s['files']} file(s)"
         f" ({s['duplicates']:,} duplicates skipped, {s['quarantined']:,} rows quarantined)."
     )
-    print(f"{s['conversions']:,} conversions worth ${s['revenue']:,.2f}.\n")
+    print(f"{s['conversions']:,} conversions worth ${s['revenue']:,.2f}.")
+    set_aside = "; ".join(
+        f"{r['reason']}: {_count(r['events'], 'event')} ({_count(r['conversions'], 'conversion')})"
+        for r in s["set_aside"]
+    )
+    print(
+        f"Set aside: {set_aside or 'none'}."
+        f" Unattributed: {_count(s['unattributed'], 'conversion')} worth ${s['unattributed_revenue']:,.2f}.\n"
+    )
     print(f"{'channel':<22}{'first-click conv':>17}{'revenue':>12}{'last-click conv':>17}{'revenue':>12}")
     for row in s["channels"]:
         print(
-            f"{row['channel_group']:<22}{row['first_click_conversions']:>17,.1f}{row['first_click_revenue']:>12,.2f}"
-            f"{row['last_click_conversions']:>17,.1f}{row['last_click_revenue']:>12,.2f}"
+            f"{row['channel_group']:<22}{row['first_click_conversions']:>17,.0f}{row['first_click_revenue']:>12,.2f}"
+            f"{row['last_click_conversions']:>17,.0f}{row['last_click_revenue']:>12,.2f}"
         )
 
 

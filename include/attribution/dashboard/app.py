@@ -1,7 +1,9 @@
 """The live attribution dashboard: `make dashboard` serves it on http://127.0.0.1:8501.
 
-First vs last click, every attribution model side by side by channel, the daily trend, campaigns,
-and a live panel of streamed events that refreshes by itself. Reads only the served marts
+First vs last click and the (unattributed) share, every attribution model side by side by channel,
+the daily trend of each model's channels, campaigns, GA4's own attribution beside ours, and a live
+panel of streamed events that refreshes by itself. GA4 placeholders (``(data deleted)``, ``<Other>``,
+…) are labelled wherever a channel, source, medium or campaign is shown. Reads only the served marts
 (attribution.dashboard.data).
 """
 
@@ -20,7 +22,10 @@ from attribution.dashboard.data import (
     click_totals,
     first_vs_last,
     inert,
+    label_value,
+    labelled,
     lag,
+    placeholder_notes,
     trend,
 )
 from attribution.settings import Settings, load_settings
@@ -37,6 +42,23 @@ def _download(label: str, frame, name: str) -> None:
     st.download_button(label, inert(frame).to_csv(index=False).encode(), file_name=name, mime="text/csv", key=name)
 
 
+def _placeholder_note(*frames) -> None:
+    """One caption saying what the placeholders among ``frames``' channels and sources stand for."""
+    notes = {}
+    for frame in frames:
+        notes |= placeholder_notes(frame)
+    if notes:
+        st.caption("Placeholders: " + "; ".join(f"`{value}` — {meaning}" for value, meaning in sorted(notes.items())))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.1%}" if whole else "–"
+
+
 def _ago(moment: datetime | None, now: datetime, missing: str) -> str:
     behind = lag(moment, now)
     if behind is None:
@@ -48,7 +70,7 @@ def _ago(moment: datetime | None, now: datetime, missing: str) -> str:
 def _health(data: DashboardData) -> None:
     health = data.health()
     now = datetime.now(UTC).replace(tzinfo=None)
-    cols = st.columns(4)
+    cols = st.columns([1, 1, 1, 1.3, 1])
     cols[0].metric("Last load", _ago(health["last_load"], now, "never"),
                    help=f"{health['last_load']:%Y-%m-%d %H:%M:%S} UTC" if health["last_load"] else None)  # fmt: skip
     cols[1].metric("Newest event", _ago(health["newest_event"], now, "none"),
@@ -57,6 +79,19 @@ def _health(data: DashboardData) -> None:
                    help=f"{int(health['rejected_files'] or 0)} of {health['files']} files rejected whole")  # fmt: skip
     served = health["served_at"]
     cols[3].metric("Marts served", f"{served:%H:%M:%S} UTC" if served else "not yet")
+    set_aside = health["set_aside"]
+    cols[4].metric("Rows set aside", f"{sum(int(r['events'] or 0) for r in set_aside):,}",
+                   help="Events that cannot be session events; their conversions still count")  # fmt: skip
+    if set_aside:
+        st.caption(
+            "Set aside, by reason: "
+            + " · ".join(
+                f"{r['reason']}: {int(r['events'] or 0):,} events"
+                f" ({_count(int(r['conversions'] or 0), 'conversion')}, ${float(r['revenue'] or 0):,.2f})"
+                for r in set_aside
+            )
+            + ". Their conversions still count: as (unattributed), or through the user's other sessions."
+        )
 
 
 def main() -> None:
@@ -79,12 +114,12 @@ def main() -> None:
         picked = st.date_input("Conversion dates", (default_start, last_day), min_value=first_day, max_value=last_day)
         start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (default_start, last_day)
         models = st.multiselect("Attribution models", MODELS, default=MODELS)
-        channels = st.multiselect("Channels", data.channels())
+        channels = st.multiselect("Channels", data.channels(), format_func=label_value)
     filters = Filters(start, end, tuple(models), tuple(channels))
 
     _health(data)
 
-    daily = data.daily(filters)  # the one read of the daily mart per render
+    daily = data.daily(filters)  # the one read of the daily mart's rows per render
     totals = click_totals(daily)
     st.subheader("First click vs last click")
     cols = st.columns(4)
@@ -93,11 +128,26 @@ def main() -> None:
     cols[1].metric("First-click revenue", f"${first_revenue:,.2f}")
     cols[2].metric("Last-click conversions", f"{last_n:,.0f}")
     cols[3].metric("Last-click revenue", f"${last_revenue:,.2f}")
-    st.caption("Each conversion counts once under every model; the models differ in which channel gets it.")
+    unattributed = data.unattributed(filters)
+    cols = st.columns(4)
+    cols[0].metric(
+        "Unattributed conversions",
+        f"{unattributed['unattributed_conversions']:,.0f} "
+        f"({_share(unattributed['unattributed_conversions'], unattributed['conversions'])})",
+        help="Conversions with no session to credit (no user id, or no session in the lookback), "
+        "under every model; share of every conversion in these dates, whatever channels are picked",
+    )
+    cols[1].metric("Unattributed revenue",
+                   f"${unattributed['unattributed_revenue']:,.2f} "
+                   f"({_share(unattributed['unattributed_revenue'], unattributed['revenue'])})")  # fmt: skip
+    st.caption(
+        "Each conversion counts once under every model; the models differ in which channel gets it. "
+        "A conversion with no session to credit counts as (unattributed) under every model."
+    )
     shift = first_vs_last(daily)
     if not shift.empty:
         st.dataframe(
-            shift,
+            labelled(shift),
             hide_index=True,
             width="stretch",
             column_config={
@@ -117,11 +167,11 @@ def main() -> None:
         st.info("Nothing in these filters.")
     else:
         chart = (
-            alt.Chart(channel_view)
+            alt.Chart(labelled(channel_view))
             .mark_bar()
             .encode(
                 x=alt.X("revenue:Q", title="Attributed revenue (USD)"),
-                y=alt.Y("channel_group:N", title=None, sort="-x"),
+                y=alt.Y("channel_group:N", title=None, sort="-x", axis=alt.Axis(labelLimit=0)),
                 yOffset="attribution_model:N",
                 color=alt.Color("attribution_model:N", title="Model", sort=list(MODELS)),
                 tooltip=[
@@ -136,34 +186,87 @@ def main() -> None:
         _download("Download by channel (CSV)", channel_view, "attribution_by_channel.csv")
 
     trend_view = trend(daily, filters.models)
-    st.subheader("Daily trend (last 14 days of data)")
+    st.subheader("Daily trend by channel (last 14 days of data)")
     if not trend_view.empty:
-        line = (
-            alt.Chart(trend_view)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("conversion_date:T", title=None),
-                y=alt.Y("revenue:Q", title="Attributed revenue (USD)"),
-                color=alt.Color("attribution_model:N", title="Model", sort=list(MODELS)),
-                tooltip=["conversion_date:T", "attribution_model", alt.Tooltip("revenue:Q", format="$,.2f")],
-            )
+        st.caption(
+            "Every model's daily total is the same (each conversion counts once under each model); "
+            "the bars show how each model splits a day's revenue over the channels."
         )
-        st.altair_chart(line, width="stretch")
+        shown = sorted(set(trend_view["attribution_model"]), key=MODELS.index)
+        bars = (
+            alt.Chart(labelled(trend_view))
+            .mark_bar()
+            .encode(
+                x=alt.X("yearmonthdate(conversion_date):O", title=None, axis=alt.Axis(format="%b %d", labelAngle=-45)),
+                y=alt.Y("revenue:Q", title="Attributed revenue (USD)", stack="zero"),
+                color=alt.Color(
+                    "channel_group:N", title="Channel", legend=alt.Legend(orient="bottom", columns=4, labelLimit=0)
+                ),
+                tooltip=[
+                    alt.Tooltip("yearmonthdate(conversion_date):T", title="date"),
+                    "attribution_model",
+                    "channel_group",
+                    alt.Tooltip("conversions:Q", format=",.2f"),
+                    alt.Tooltip("revenue:Q", format="$,.2f"),
+                ],
+            )
+            .properties(width=240, height=160)
+            .facet(facet=alt.Facet("attribution_model:N", title=None, sort=shown), columns=3)
+        )
+        st.altair_chart(bars, width="content")
         _download("Download trend (CSV)", trend_view, "attribution_trend.csv")
 
     st.subheader("Campaigns")
     campaigns = data.by_campaign(filters)
-    st.dataframe(campaigns, hide_index=True, width="stretch")
+    st.dataframe(labelled(campaigns), hide_index=True, width="stretch")
     _download("Download campaigns (CSV)", campaigns, "attribution_campaigns.csv")
+    _placeholder_note(shift, channel_view, trend_view, campaigns)
 
+    _ga4_comparison(data, filters)
     _live(data)
+
+
+def _ga4_comparison(data: DashboardData, filters: Filters) -> None:
+    """Our session channel against GA4's own (session_traffic_source_last_click), where the export has it."""
+    agreement = data.ga4_agreement(filters)
+    if not agreement["sessions"]:
+        st.caption(
+            "GA4's own attribution: no session in these dates carries it (exports before 2024 lack"
+            " `session_traffic_source_last_click`), so there is nothing to compare."
+        )
+        return
+    st.subheader("GA4's own attribution")
+    sessions, agreeing = agreement["sessions"], agreement["agreeing"]
+    cols = st.columns(4)
+    cols[0].metric("Sessions agreeing with GA4", _share(agreeing, sessions),
+                   help="Our session channel group equals GA4's cross-channel default channel group")  # fmt: skip
+    cols[1].metric("Sessions compared", f"{sessions:,}")
+    disagreements = data.ga4_disagreements(filters)
+    if disagreements.empty:
+        return
+    disagreements["share"] = disagreements["sessions"] / (sessions - agreeing)
+    st.caption("The largest disagreements: our channel, GA4's, and why they differ.")
+    st.dataframe(
+        labelled(disagreements),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "channel_group": "Our channel",
+            "ga4_channel_group": "GA4's channel",
+            "reason": "Why",
+            "sessions": st.column_config.NumberColumn("Sessions", format="%d"),
+            "share": st.column_config.NumberColumn("Share of disagreements", format="percent"),
+        },
+    )
+    _download("Download disagreements with GA4 (CSV)", disagreements, "ga4_disagreements.csv")
+    _placeholder_note(disagreements)
 
 
 @st.fragment(run_every=LIVE_REFRESH)
 def _live(data: DashboardData) -> None:
     st.subheader("Live events")
     st.caption(f"The most recent streamed events; refreshes every {LIVE_REFRESH.seconds} s.")
-    st.dataframe(data.live_events(), hide_index=True, width="stretch")
+    st.dataframe(labelled(data.live_events()), hide_index=True, width="stretch")
 
 
 main()

@@ -2,20 +2,25 @@
 
 On DuckDB the served marts are the serving snapshot that the DAG's publish task replaces atomically
 (never the warehouse file the pipeline writes); on BigQuery they are the mart tables themselves.
-Every query here is plain SQL that both read the same way. A page render reads the daily mart once
-(``daily``); the trend, the channel comparison and the first/last-click totals are views of it.
+Every query here is plain SQL that both read the same way. A page render reads the daily mart's rows
+once (``daily``); the trend, the channel comparison and the first/last-click totals are views of it
+(``unattributed`` adds one row of totals over every channel). GA4 placeholder values that can still
+reach the marts are labelled from the dbt seed that documents them.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
-from attribution.settings import Settings
+from attribution.settings import DBT_PROJECT_DIR, Settings
 from attribution.warehouse import connect
 
 MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
@@ -24,6 +29,13 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cells starting with these run as formulas when a downloaded CSV is opened in a spreadsheet."""
 FILTER_VALUE = re.compile(r"[A-Za-z0-9 _&/().-]{1,64}")
 """Model and channel-group names; anything else never reaches SQL (no quoting rule fits both dialects)."""
+PLACEHOLDERS_CSV = DBT_PROJECT_DIR / "seeds" / "ga4_placeholders.csv"
+"""The one documented table of GA4 placeholder values (placeholder, field, treated_as, meaning)."""
+PLACEHOLDER_SUFFIX = " — placeholder"
+LABELLED_COLUMNS = ("channel_group", "source", "medium", "campaign")
+"""Traffic-source columns whose placeholder values are labelled (``ga4_``-prefixed twins too)."""
+UNATTRIBUTED = "(unattributed)"
+"""The channel group of a conversion no session can be credited with (the same under every model)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,37 @@ class DashboardData:
         )
         return frame.sort_values("revenue", ascending=False, ignore_index=True) if not frame.empty else frame
 
+    def unattributed(self, filters: Filters) -> dict[str, float]:
+        """Conversions and revenue in the filters' days (every channel) and how much is ``(unattributed)``.
+
+        An unattributed conversion is unattributed under every model, so one model's rows tell it all.
+        """
+        every_channel = replace(filters, models=("first_click",), channels=())
+        [row] = self.warehouse.query_served(
+            "select sum(conversions) as conversions, sum(revenue) as revenue,"
+            f" sum(case when channel_group = '{UNATTRIBUTED}' then conversions else 0 end) as unattributed_conversions,"
+            f" sum(case when channel_group = '{UNATTRIBUTED}' then revenue else 0 end) as unattributed_revenue"
+            f" from {{mart_attribution_daily}} where {_where(every_channel)}"
+        )
+        return {key: float(value or 0) for key, value in row.items()}
+
+    def ga4_agreement(self, filters: Filters) -> dict[str, int]:
+        """Sessions of the filters' days that carry GA4's own attribution, and how many of them agree with ours."""
+        [row] = self.warehouse.query_served(
+            "select count(*) as sessions, sum(case when agrees then 1 else 0 end) as agreeing"
+            f" from {{mart_ga4_session_comparison}} where {_session_days(filters)}"
+        )
+        return {key: int(value or 0) for key, value in row.items()}
+
+    def ga4_disagreements(self, filters: Filters, limit: int = 10) -> pd.DataFrame:
+        """The largest disagreements with GA4's own session attribution: channel pairs and reason, by sessions."""
+        return self._frame(
+            "select channel_group, ga4_channel_group, reason, count(*) as sessions"
+            f" from {{mart_ga4_session_comparison}} where not agrees and {_session_days(filters)}"
+            " group by channel_group, ga4_channel_group, reason"
+            f" order by sessions desc, channel_group, ga4_channel_group, reason limit {int(limit)}"
+        )
+
     def live_events(self, limit: int = 50) -> pd.DataFrame:
         return self._frame(
             "select event_at, event_name, user_pseudo_id, source, medium, campaign, purchase_revenue, country,"
@@ -82,13 +125,18 @@ class DashboardData:
         )
 
     def health(self) -> dict:
-        """Freshness and pipeline health: last load, newest event, quarantined rows, when the marts were served."""
+        """Freshness and pipeline health: last load, newest event, quarantined rows, export rows set aside
+        (``set_aside``: per reason, events, conversions and revenue), when the marts were served."""
         [ledger] = self.warehouse.query_served(
             "select max(loaded_at) as last_load, count(*) as files, sum(rows_quarantined) as quarantined,"
             " sum(case when status = 'rejected' then 1 else 0 end) as rejected_files from {load_ledger}"
         )
         [events] = self.warehouse.query_served("select max(event_at) as newest_event from {mart_live_events}")
-        return {**ledger, **events, "served_at": self.warehouse.served_at()}
+        set_aside = self.warehouse.query_served(
+            "select reason, sum(events) as events, sum(conversions) as conversions, sum(revenue) as revenue"
+            " from {mart_set_aside_events} group by reason order by events desc, reason"
+        )
+        return {**ledger, **events, "set_aside": set_aside, "served_at": self.warehouse.served_at()}
 
 
 def _in(column: str, values: Iterable[str]) -> str:
@@ -108,19 +156,26 @@ def _where(filters: Filters, models: bool = True) -> str:
     return " and ".join(conditions)
 
 
+def _session_days(filters: Filters) -> str:
+    return f"session_date between date '{filters.first_day:%Y-%m-%d}' and date '{filters.last_day:%Y-%m-%d}'"
+
+
 def _of_models(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
     """``daily``'s rows of ``models`` (an empty read has no columns to filter on)."""
     return daily[daily["attribution_model"].isin(list(models))] if not daily.empty else daily
 
 
 def trend(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
-    """The last TREND_DAYS days up to the newest day in ``daily`` (the GA4 sample ends in 2021), per model."""
+    """The last TREND_DAYS days up to the newest day in ``daily`` (the GA4 sample ends in 2021), per model
+    and channel. A model's daily total is every model's (each conversion counts once under each), so what
+    the models change is how a day splits over the channels."""
+    columns = ["conversion_date", "attribution_model", "channel_group", "conversions", "revenue"]
     daily = _of_models(daily, models)
     if daily.empty:
-        return pd.DataFrame(columns=["conversion_date", "attribution_model", "conversions", "revenue"])
+        return pd.DataFrame(columns=columns)
     end = daily["conversion_date"].max()
     recent = daily[daily["conversion_date"] > end - timedelta(days=TREND_DAYS)]
-    return recent.groupby(["conversion_date", "attribution_model"], as_index=False)[["conversions", "revenue"]].sum()
+    return recent.groupby(columns[:3], as_index=False)[columns[3:]].sum()
 
 
 def by_channel(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
@@ -155,6 +210,58 @@ def first_vs_last(daily: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(columns=columns[1:5], fill_value=0).reset_index()
     wide["revenue_shift"] = wide["last_click_revenue"] - wide["first_click_revenue"]
     return wide[columns].sort_values("last_click_revenue", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    value: str
+    field: str
+    """The column it can appear in (``source``, ``medium``, ``campaign``) or ``any``."""
+    meaning: str
+
+
+@functools.cache
+def placeholders(path: Path = PLACEHOLDERS_CSV) -> tuple[Placeholder, ...]:
+    """The GA4 placeholders that can still appear in the marts (``treated_as`` = kept), from the dbt seed;
+    the others are normalised away before a session gets its source."""
+    with path.open(newline="", encoding="utf-8") as seed:
+        return tuple(
+            Placeholder(row["placeholder"], row["field"], row["meaning"])
+            for row in csv.DictReader(seed)
+            if row["treated_as"].strip() == "kept"
+        )
+
+
+def _placeholders_of(column: str, path: Path) -> dict[str, str]:
+    """Placeholder value → meaning for a traffic-source column (``ga4_source`` reads like ``source``)."""
+    field = column.removeprefix("ga4_")
+    return {p.value: p.meaning for p in placeholders(path) if p.field in ("any", field)}
+
+
+def labelled(frame: pd.DataFrame, path: Path = PLACEHOLDERS_CSV) -> pd.DataFrame:
+    """A copy for display: a placeholder in a channel, source, medium or campaign column reads
+    ``(data deleted) — placeholder``, never as if it were a real source."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if column.removeprefix("ga4_") in LABELLED_COLUMNS:
+            values = _placeholders_of(column, path)
+            shown[column] = shown[column].map(lambda v, values=values: f"{v}{PLACEHOLDER_SUFFIX}" if v in values else v)
+    return shown
+
+
+def placeholder_notes(frame: pd.DataFrame, path: Path = PLACEHOLDERS_CSV) -> dict[str, str]:
+    """Placeholder → meaning, for the placeholders that appear in ``frame``'s traffic-source columns."""
+    notes = {}
+    for column in frame.columns:
+        if column.removeprefix("ga4_") in LABELLED_COLUMNS:
+            values = _placeholders_of(column, path)
+            notes |= {value: values[value] for value in frame[column].dropna().unique() if value in values}
+    return notes
+
+
+def label_value(value: str, column: str = "channel_group", path: Path = PLACEHOLDERS_CSV) -> str:
+    """One value as ``labelled`` shows it (for widgets whose options keep the raw value)."""
+    return f"{value}{PLACEHOLDER_SUFFIX}" if value in _placeholders_of(column, path) else value
 
 
 def inert(frame: pd.DataFrame) -> pd.DataFrame:

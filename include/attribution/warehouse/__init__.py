@@ -65,8 +65,11 @@ SERVED_RELATIONS = (
     "mart_last_click",
     "mart_attribution_daily",
     "mart_live_events",
+    "mart_set_aside_events",
+    "mart_ga4_session_comparison",
 )
-"""What the dashboard reads (with the load ledger and the quarantine)."""
+"""What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
+serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""
 SERVED_TABLES = (*SERVED_RELATIONS, "load_ledger", "quarantined_rows")
 
 
