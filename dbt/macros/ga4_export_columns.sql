@@ -9,7 +9,8 @@
     {%- endif -%}
     {%- set column_name, _, field_name = path.partition('.') -%}
     {%- for column in ga4_export_columns() if column.name | lower == column_name -%}
-        {{- return(not field_name or modules.re.search('\\b' ~ field_name ~ '\\b', column.data_type | lower) is not none) -}}
+        {%- set field_pattern = '\\b' ~ field_name ~ '\\b' -%}
+        {{- return(not field_name or modules.re.search(field_pattern, column.data_type | lower) is not none) -}}
     {%- endfor -%}
     {{- return(false) -}}
 {% endmacro %}
@@ -22,8 +23,10 @@
     {%- if relation.identifier.endswith('*') -%}
         {%- set prefix = relation.identifier[:-1] -%}
         {%- set shards = [] -%}
-        {%- for table in adapter.list_relations_without_caching(api.Relation.create(database=relation.database, schema=relation.schema)) -%}
-            {%- if table.identifier.startswith(prefix) and modules.re.match('^[0-9]{8}$', table.identifier[prefix | length:]) -%}
+        {%- set dataset = api.Relation.create(database=relation.database, schema=relation.schema) -%}
+        {%- for table in adapter.list_relations_without_caching(dataset) -%}
+            {%- set suffix = table.identifier[prefix | length:] -%}
+            {%- if table.identifier.startswith(prefix) and modules.re.match('^[0-9]{8}$', suffix) -%}
                 {%- do shards.append(table) -%}
             {%- endif -%}
         {%- endfor -%}

@@ -49,14 +49,12 @@
     its page), or the event is flagged ignore_referrer. Sources and hosts compare in lower case. -#}
 {% macro is_unwanted_referral(source, medium, page_host, ignores_referrer) -%}
     {%- set src = 'lower(' ~ source ~ ')' -%}
-    (
-        lower({{ medium }}) = 'referral'
-        and (
-            coalesce({{ ignores_referrer }}, false)
-            or coalesce({{ site_of(src) }} = {{ site_of(page_host) }}, false)
-            {%- for host in unwanted_referral_hosts() %}
-            or {{ host_within(src, "'" ~ host ~ "'") }}
-            {%- endfor %}
-        )
-    )
+    {%- set conditions = [
+        'coalesce(' ~ ignores_referrer ~ ', false)',
+        'coalesce(' ~ site_of(src) ~ ' = ' ~ site_of(page_host) ~ ', false)',
+    ] -%}
+    {%- for host in unwanted_referral_hosts() -%}
+        {%- do conditions.append(host_within(src, "'" ~ host ~ "'")) -%}
+    {%- endfor -%}
+    (lower({{ medium }}) = 'referral' and ({{ conditions | join(' or ') }}))
 {%- endmacro %}

@@ -12,12 +12,22 @@ with
 
 staged_events as (
 
-    select event_id, transaction_id, event_name, purchase_revenue, event_timestamp
+    select
+        event_id,
+        transaction_id,
+        event_name,
+        purchase_revenue,
+        event_timestamp
     from {{ ref('stg_ga4_events') }}
 
     union all
 
-    select event_id, transaction_id, event_name, purchase_revenue, event_timestamp
+    select
+        event_id,
+        transaction_id,
+        event_name,
+        purchase_revenue,
+        event_timestamp
     from {{ ref('stg_streamed_events') }}
 
 ),

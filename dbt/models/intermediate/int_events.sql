@@ -137,7 +137,9 @@ ruled as (
             when click_id is not null then 'click id'
             when
                 collected_source is not null
-                and not {{ is_unwanted_referral('collected_source', 'collected_medium', 'page_host', 'ignores_referrer') }}
+                and not {{ is_unwanted_referral(
+                    'collected_source', 'collected_medium', 'page_host', 'ignores_referrer'
+                ) }}
                 then 'event'
         end as source_rule,
         coalesce(

@@ -157,12 +157,16 @@ session_sources as (
         end as source_rule,
         coalesce(sourced_events.source, first_touches.first_touch_source, '(direct)') as source,
         coalesce(
-            case when sourced_events.source is not null then sourced_events.medium else first_touches.first_touch_medium end,
+            case
+                when sourced_events.source is not null then sourced_events.medium else first_touches.first_touch_medium
+            end,
             '(none)'
         ) as medium,
         case
             when sourced_events.source is not null then coalesce(sourced_events.campaign, '(not set)')
-            when first_touches.first_touch_source is not null then coalesce(first_touches.first_touch_campaign, '(not set)')
+            when
+                first_touches.first_touch_source is not null
+                then coalesce(first_touches.first_touch_campaign, '(not set)')
             else '(direct)'
         end as campaign,
         ga4_attributions.ga4_channel_group,

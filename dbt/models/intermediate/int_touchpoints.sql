@@ -92,7 +92,8 @@ qualifying_sessions as (
             conversions.user_pseudo_id = sessions.user_pseudo_id
             and (
                 conversions.ga_session_id = sessions.ga_session_id
-                or sessions.session_start_micros between conversions.window_start_micros and conversions.converted_at_micros
+                or sessions.session_start_micros
+                between conversions.window_start_micros and conversions.converted_at_micros
             )
 
 ),

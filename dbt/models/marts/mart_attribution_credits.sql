@@ -123,7 +123,8 @@ time_decay_weights as (
         touchpoint_number,
         power(
             cast(2 as {{ type_double() }}),
-            -cast(converted_at_micros - coalesce(touched_at_micros, converted_at_micros) as {{ type_double() }}) / {{ half_life_micros }}
+            -cast(converted_at_micros - coalesce(touched_at_micros, converted_at_micros) as {{ type_double() }})
+            / {{ half_life_micros }}
         ) as weight
 
     from touchpoints

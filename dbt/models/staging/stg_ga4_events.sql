@@ -27,7 +27,10 @@
 {%- if var('ga4_revenue_field') not in ('purchase_revenue_in_usd', 'purchase_revenue') %}
     {{- exceptions.raise_compiler_error("ga4_revenue_field must be purchase_revenue_in_usd or purchase_revenue") }}
 {%- endif %}
-{%- set revenue_field = var('ga4_revenue_field') if ga4_export_has('ecommerce.' ~ var('ga4_revenue_field')) else 'purchase_revenue' %}
+{%- set revenue_field = var('ga4_revenue_field') %}
+{%- if not ga4_export_has('ecommerce.' ~ revenue_field) %}
+    {%- set revenue_field = 'purchase_revenue' %}
+{%- endif %}
 
 with
 
@@ -50,30 +53,48 @@ flattened as (
         event_name,
         {%- if has_collected_traffic_source %}
         -- The event's manual campaign data where GA4 collected it, else its event parameters.
-        case when nullif(collected_traffic_source.manual_source, '') is not null
-            then nullif(collected_traffic_source.manual_source, '')
-            else nullif({{ ga4_event_param('source') }}, '')
-        end as source,
-        case when nullif(collected_traffic_source.manual_source, '') is not null
-            then nullif(collected_traffic_source.manual_medium, '')
-            else nullif({{ ga4_event_param('medium') }}, '')
-        end as medium,
-        case when nullif(collected_traffic_source.manual_source, '') is not null
-            then nullif(collected_traffic_source.manual_campaign_name, '')
-            else nullif({{ ga4_event_param('campaign') }}, '')
-        end as campaign,
+            case
+                when nullif(collected_traffic_source.manual_source, '') is not null
+                    then nullif(collected_traffic_source.manual_source, '')
+                else nullif({{ ga4_event_param('source') }}, '')
+            end as source,
+            case
+                when nullif(collected_traffic_source.manual_source, '') is not null
+                    then nullif(collected_traffic_source.manual_medium, '')
+                else nullif({{ ga4_event_param('medium') }}, '')
+            end as medium,
+            case
+                when nullif(collected_traffic_source.manual_source, '') is not null
+                    then nullif(collected_traffic_source.manual_campaign_name, '')
+                else nullif({{ ga4_event_param('campaign') }}, '')
+            end as campaign,
         {%- else %}
-        nullif({{ ga4_event_param('source') }}, '') as source,
-        nullif({{ ga4_event_param('medium') }}, '') as medium,
-        nullif({{ ga4_event_param('campaign') }}, '') as campaign,
+            nullif({{ ga4_event_param('source') }}, '') as source,
+            nullif({{ ga4_event_param('medium') }}, '') as medium,
+            nullif({{ ga4_event_param('campaign') }}, '') as campaign,
         {%- endif %}
         -- The first click id the event carries, in the order of the seed ga4_click_ids.
         case
-            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.gclid, ''), {% endif %}nullif({{ ga4_event_param('gclid') }}, '')) is not null then 'gclid'
+            when
+                coalesce(
+                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.gclid, ''),
+                    {% endif %}nullif({{ ga4_event_param('gclid') }}, '')
+                ) is not null
+                then 'gclid'
             when nullif({{ ga4_event_param('wbraid') }}, '') is not null then 'wbraid'
             when nullif({{ ga4_event_param('gbraid') }}, '') is not null then 'gbraid'
-            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.dclid, ''), {% endif %}nullif({{ ga4_event_param('dclid') }}, '')) is not null then 'dclid'
-            when coalesce({% if has_collected_traffic_source %}nullif(collected_traffic_source.srsltid, ''), {% endif %}nullif({{ ga4_event_param('srsltid') }}, '')) is not null then 'srsltid'
+            when
+                coalesce(
+                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.dclid, ''),
+                    {% endif %}nullif({{ ga4_event_param('dclid') }}, '')
+                ) is not null
+                then 'dclid'
+            when
+                coalesce(
+                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.srsltid, ''),
+                    {% endif %}nullif({{ ga4_event_param('srsltid') }}, '')
+                ) is not null
+                then 'srsltid'
         end as click_id,
         coalesce(lower({{ ga4_event_param('ignore_referrer') }}) = 'true', false) as ignores_referrer,
         nullif({{ ga4_event_param('page_location') }}, '') as page_location,
@@ -92,14 +113,14 @@ flattened as (
         case when event_name in ('first_visit', 'first_open') then nullif(traffic_source.name, '') end
             as first_touch_campaign,
         {%- if has_session_last_click %}
-        nullif(session_traffic_source_last_click.cross_channel_campaign.default_channel_group, '')
-            as ga4_channel_group,
-        nullif(session_traffic_source_last_click.cross_channel_campaign.source, '') as ga4_source,
-        nullif(session_traffic_source_last_click.cross_channel_campaign.medium, '') as ga4_medium,
+            nullif(session_traffic_source_last_click.cross_channel_campaign.default_channel_group, '')
+                as ga4_channel_group,
+            nullif(session_traffic_source_last_click.cross_channel_campaign.source, '') as ga4_source,
+            nullif(session_traffic_source_last_click.cross_channel_campaign.medium, '') as ga4_medium,
         {%- else %}
-        cast(null as {{ dbt.type_string() }}) as ga4_channel_group,
-        cast(null as {{ dbt.type_string() }}) as ga4_source,
-        cast(null as {{ dbt.type_string() }}) as ga4_medium,
+            cast(null as {{ dbt.type_string() }}) as ga4_channel_group,
+            cast(null as {{ dbt.type_string() }}) as ga4_source,
+            cast(null as {{ dbt.type_string() }}) as ga4_medium,
         {%- endif %}
         event_timestamp
 
