@@ -49,7 +49,9 @@ def export_row(event: dict) -> dict:
             manual_source=event.get("source") or None,
             manual_medium=event.get("medium") or None,
             manual_campaign_name=event.get("campaign") or None,
-        ) if any(event.get(key) for key in ("source", "medium", "campaign")) else None,
+        )
+        if any(event.get(key) for key in ("source", "medium", "campaign"))
+        else None,
         "session_traffic_source_last_click": None,
     }
 
@@ -106,8 +108,11 @@ def current_export_rows(end: datetime) -> list[dict]:
             "event_params": event_params,
             "user_pseudo_id": user,
             "traffic_source": {"name": name_, "medium": medium, "source": source},
-            "ecommerce": {"transaction_id": transaction, "purchase_revenue": revenue,
-                          "purchase_revenue_in_usd": revenue_usd},  # fmt: skip
+            "ecommerce": {
+                "transaction_id": transaction,
+                "purchase_revenue": revenue,
+                "purchase_revenue_in_usd": revenue_usd,
+            },
             "device": {"category": "desktop"},
             "geo": {"country": "Germany"},
             "collected_traffic_source": collected or _collected(),
@@ -121,23 +126,53 @@ def current_export_rows(end: datetime) -> list[dict]:
     page_view = row("u_ignored", 4001, "page_view", 5.5, params=[("source", "pay.example.net"),
                     ("medium", "referral"), ("ignore_referrer", "true")], last_click=direct)  # fmt: skip
     return [
-        row("u_manual", 1001, "session_start", 1.0, last_click=email,
-            collected=_collected(manual_source="newsletter", manual_medium="email", manual_campaign_name="spring")),
-        row("u_manual", 1001, "purchase", 1.1, revenue=45.0, revenue_usd=50.0, transaction="T-manual",
-            last_click=email),
+        row(
+            "u_manual",
+            1001,
+            "session_start",
+            1.0,
+            last_click=email,
+            collected=_collected(manual_source="newsletter", manual_medium="email", manual_campaign_name="spring"),
+        ),
+        row(
+            "u_manual", 1001, "purchase", 1.1, revenue=45.0, revenue_usd=50.0, transaction="T-manual", last_click=email
+        ),
         row("u_gclid", 2001, "page_view", 2.0, collected=_collected(gclid="Cj0KCQ-test"), last_click=paid),
-        row("u_gclid", 2001, "purchase", 2.1, revenue=80.0, revenue_usd=80.0, transaction="T-gclid",
-            last_click=paid),
+        row("u_gclid", 2001, "purchase", 2.1, revenue=80.0, revenue_usd=80.0, transaction="T-gclid", last_click=paid),
         row("u_selfref", 3001, "first_visit", 3.0, first_touch=("google", "organic", "(organic)"), last_click=organic),
         row("u_selfref", 3001, "page_view", 3.1, first_touch=("google", "organic", "(organic)"), last_click=organic),
-        row("u_selfref", 3002, "page_view", 27.0, params=[("source", "www.example.com"), ("medium", "referral")],
-            first_touch=("google", "organic", "(organic)"), last_click=organic),
-        row("u_selfref", 3002, "purchase", 27.2, revenue=120.0, revenue_usd=120.0, transaction="T-selfref",
-            first_touch=("google", "organic", "(organic)"), last_click=organic),
+        row(
+            "u_selfref",
+            3002,
+            "page_view",
+            27.0,
+            params=[("source", "www.example.com"), ("medium", "referral")],
+            first_touch=("google", "organic", "(organic)"),
+            last_click=organic,
+        ),
+        row(
+            "u_selfref",
+            3002,
+            "purchase",
+            27.2,
+            revenue=120.0,
+            revenue_usd=120.0,
+            transaction="T-selfref",
+            first_touch=("google", "organic", "(organic)"),
+            last_click=organic,
+        ),
         page_view,
         dict(page_view),  # the export's exact duplicate
-        row("u_ignored", 4001, "purchase", 5.6, revenue=10.0, revenue_usd=10.0, transaction="T-ignored",
-            last_click=direct),
+        row(
+            "u_ignored",
+            4001,
+            "purchase",
+            5.6,
+            revenue=10.0,
+            revenue_usd=10.0,
+            transaction="T-ignored",
+            last_click=direct,
+        ),
         row(None, None, "purchase", 6.0, revenue=30.0, revenue_usd=30.0, transaction="T-consent-1"),
         row(None, None, "purchase", 6.0, revenue=20.0, revenue_usd=20.0, transaction="T-consent-2"),
         row("u_nosession", None, "purchase", 7.0, revenue=5.0, revenue_usd=5.0, transaction="T-nosession"),
