@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
-from ga4_fixture import create_table_sql, export_row
+from ga4_fixture import create_table_sql, current_export_rows, export_row, insert_into_duckdb
 from test_loader import HEADER, row
 
 from attribution.dashboard.data import DashboardData, Filters, click_totals
@@ -218,9 +218,13 @@ def _comparable(value):
     return round(float(value), 6) if isinstance(value, (float, Decimal)) else str(value)
 
 
+def _table(settings: Settings, name: str) -> str:
+    return f"`{PROJECT}.{settings.bq_dataset}.{name}`" if settings.target == "bigquery" else name
+
+
 def _marts(settings: Settings) -> dict[str, list[tuple]]:
     warehouse = connect(settings)
-    table = (lambda n: f"`{PROJECT}.{settings.bq_dataset}.{n}`") if settings.target == "bigquery" else (lambda n: n)
+    table = lambda name: _table(settings, name)  # noqa: E731
     marts = {
         "mart_first_click": "conversion_id, user_pseudo_id, ga_session_id, source, medium, campaign, channel_group,"
         " revenue",
@@ -228,6 +232,9 @@ def _marts(settings: Settings) -> dict[str, list[tuple]]:
         " revenue",
         "mart_attribution_daily": "conversion_date, attribution_model, channel_group, source, medium, conversions,"
         " revenue",
+        "mart_set_aside_events": "event_origin, reason, event_date, events, conversions, revenue",
+        "mart_ga4_session_comparison": "user_pseudo_id, ga_session_id, channel_group, source, medium, source_rule,"
+        " ga4_channel_group, agrees, reason",
     }
     rows = {mart: warehouse.query(f"select {cols} from {table(mart)}") for mart, cols in marts.items()}
     return {mart: sorted(tuple(_comparable(v) for v in r.values()) for r in found) for mart, found in rows.items()}
@@ -258,7 +265,10 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     # The same GA4 history on both sides, shaped twice: by the embedded warehouse's seeding SQL on
     # DuckDB and by the fixture's Python on BigQuery, so the two shapings are checked against each other.
     events = list(generate_events(500, seed=29, end=end - timedelta(hours=1)))
-    history = [export_row(event) for event in events]
+    # Plus rows of the current export schema (collected_traffic_source, a gclid, ignore_referrer, GA4's
+    # session_traffic_source_last_click, consent-mode purchases, a duplicate), the same on both sides.
+    current = current_export_rows(end)
+    history = [export_row(event) for event in events] + current
     ga4_dataset = f"ga4_{bq_settings.bq_dataset}"
     ga4_export = connect(load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_DATASET": ga4_dataset}))
     ga4_export.ensure_schema()  # creates the dataset (and loader tables nobody reads)
@@ -267,6 +277,7 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     connect(duck).ensure_schema()
     with duckdb.connect(str(duck.warehouse_path)) as con:
         insert_events(con, "raw", events)
+    insert_into_duckdb(duck.warehouse_path, current, tmp_path)
     bq_env = {
         **_bq_env(bq_settings),
         "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
@@ -284,7 +295,14 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     on_duckdb, on_bigquery = _marts(duck), _marts(bq_settings)
     origins = {r["event_origin"]: r["n"] for r in connect(duck).query(
         "select event_origin, count(*) as n from int_events group by 1")}  # fmt: skip
-    assert origins["ga4"] == len(history) and origins["stream"] == 1400
+    assert origins["ga4"] == len(history) - 1 and origins["stream"] == 1400  # one export duplicate
+    # The rules ran the same on both: the unattributable purchases and GA4's own channels are there.
+    for settings in (duck, bq_settings):
+        [row] = connect(settings).query(
+            f"select count(*) as sessions, sum(case when agrees then 1 else 0 end) as agreeing"
+            f" from {_table(settings, 'mart_ga4_session_comparison')}"
+        )
+        assert (row["sessions"], row["agreeing"]) == (5, 4)
     assert on_duckdb["mart_first_click"], "conversions to compare"
     assert on_bigquery == on_duckdb
 

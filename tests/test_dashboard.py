@@ -298,7 +298,7 @@ def test_placeholder_labels_follow_the_seed_file(tmp_path):
         "placeholder,field,treated_as,meaning\n"
         "(gone),any,kept,a value nobody may name\n"
         "(kept in campaigns),campaign,kept,only a campaign\n"
-        "(not set),any,absent,never reaches the marts\n"
+        "(not set),any,absent,no value\n"
     )
     frame = pd.DataFrame({
         "source": ["(gone)", "(not set)", "(kept in campaigns)", "google"],
@@ -307,13 +307,16 @@ def test_placeholder_labels_follow_the_seed_file(tmp_path):
         "revenue": [1.0, 2.0, 3.0, 4.0],
     })  # fmt: skip
     shown = labelled(frame, seed)
-    assert shown["source"].tolist() == ["(gone) — placeholder", "(not set)", "(kept in campaigns)", "google"]
+    assert shown["source"].tolist() == [
+        "(gone) — placeholder", "(not set) — placeholder", "(kept in campaigns)", "google"
+    ]  # fmt: skip
     assert shown["campaign"].tolist()[:2] == ["(kept in campaigns) — placeholder", "(gone) — placeholder"]
     assert shown["ga4_channel_group"].tolist()[0] == "(gone) — placeholder"
     assert shown["revenue"].tolist() == frame["revenue"].tolist()
     assert placeholder_notes(frame, seed) == {
         "(gone)": "a value nobody may name",
         "(kept in campaigns)": "only a campaign",
+        "(not set)": "no value",
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from bigquery_recorder import recording
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator
-from ga4_fixture import create_table_sql, ga4_rows
+from ga4_fixture import create_table_sql, current_export_rows, ga4_rows
 from googlesql import GoogleSqlCatalog, analyse_records, distinct_text
 from test_loader import HEADER, row
 
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 DATASET, GA4_DATASET = "gsql", "ga4_export"
 FIXTURE = "fixture"  # the test's own set-up statements: recorded, not analysed
+SHARD = "events_20261118"  # a daily table of the export, found by the `events_*` introspection
 PREDICATE = "dbt_internal_dest.converted_on >= date '2026-11-01'"
 PREDICATE_PROBE = f"""
 {{{{ config(materialized='incremental', incremental_predicates=["{PREDICATE}"], **rebuild_rows_by('conversion_id')) }}}}
@@ -89,7 +90,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory):
         recorder.phase = FIXTURE
         export = connect(load_settings({**env, "ATTRIBUTION_BQ_DATASET": GA4_DATASET, "ATTRIBUTION_GA4_SOURCE": ""}))
         export.ensure_schema()  # creates the export's dataset
-        export.query(create_table_sql(f"`{PROJECT}.{GA4_DATASET}.events_fixture`", ga4_rows(300, seed=3, end=end)))
+        history = ga4_rows(300, seed=3, end=end) + current_export_rows(end)
+        export.query(create_table_sql(f"`{PROJECT}.{GA4_DATASET}.events_fixture`", history))
+        # A daily shard: over `events_*`, stg_ga4_events reads the newer fields the newest shard has.
+        export.query(create_table_sql(f"`{PROJECT}.{GA4_DATASET}.{SHARD}`", current_export_rows(end)))
 
         recorder.phase = "loader"
         batch = write_batch(tmp / "gen", 400, seed=5, end=end)
@@ -166,7 +170,10 @@ def test_the_capture_holds_every_kind_of_statement_the_target_sends(recorded, an
     sent = [" ".join(distinct_text(sql).lower().split()) for sql in _sent(records)]
     ledger = f"insert into `{PROJECT}.{DATASET}.load_ledger`"
     assert any(s.startswith(ledger) for s in sent), "the ledger insert"
-    assert any(f"`{GA4_DATASET}`.`events_*`" in s and "_table_suffix between" in s for s in sent), "the wildcard"
+    wildcard = [s for s in sent if f"`{GA4_DATASET}`.`events_*`" in s and "_table_suffix between" in s]
+    assert wildcard, "the wildcard"
+    newer_fields = ("collected_traffic_source.manual_source", "cross_channel_campaign.default_channel_group")
+    assert all(field in wildcard[0] for field in newer_fields), "the newer export fields its newest shard has"
     merges = [s for s in sent if "merge into" in s]
     assert any("dbt_is_marker" in s for s in merges), "the rebuild MERGE of rebuild_rows_by models"
     assert any("when matched then update set" in s for s in merges), "dbt's own MERGE"

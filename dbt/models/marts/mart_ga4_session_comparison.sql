@@ -33,14 +33,14 @@ compared as (
             when had_unwanted_referral and ga4_channel_group = 'Referral'
                 then 'ours sets the referral aside as unwanted (own site, listed host or ignore_referrer)'
             when source_rule = 'first visit'
-                then 'ours takes the user''s first-touch source for a first session without one'
+                then 'ours takes the first-touch source of the user for a first session without one'
             when source_rule = 'click id'
-                then 'ours reads the click id''s auto-tagging source'
+                then 'ours reads the auto-tagging source of a click id'
             when
                 lower(source) = lower(coalesce(ga4_source, ''))
                 and lower(medium) = lower(coalesce(ga4_medium, ''))
                 then 'same source / medium, grouped differently (source lists or a custom channel group)'
-            else 'different source / medium: GA4 took another event''s or an earlier session''s source'
+            else 'different source / medium: GA4 took the source of another event or an earlier session'
         end as reason
 
     from sessions

@@ -222,14 +222,10 @@ class Placeholder:
 
 @functools.cache
 def placeholders(path: Path = PLACEHOLDERS_CSV) -> tuple[Placeholder, ...]:
-    """The GA4 placeholders that can still appear in the marts (``treated_as`` = kept), from the dbt seed;
-    the others are normalised away before a session gets its source."""
+    """The GA4 placeholders, from the dbt seed: the kept ones appear in the marts as GA4 wrote them, and
+    the marts write the absent ones themselves for "none" (a campaign `(not set)`, a `(direct)` session)."""
     with path.open(newline="", encoding="utf-8") as seed:
-        return tuple(
-            Placeholder(row["placeholder"], row["field"], row["meaning"])
-            for row in csv.DictReader(seed)
-            if row["treated_as"].strip() == "kept"
-        )
+        return tuple(Placeholder(row["placeholder"], row["field"], row["meaning"]) for row in csv.DictReader(seed))
 
 
 def _placeholders_of(column: str, path: Path) -> dict[str, str]:
