@@ -107,7 +107,10 @@ class DuckDBWarehouse:
         field_types = dict(ga4_export.SCHEMA)
         for name, missing in stale:
             if missing:
-                con.execute(f"alter table {table} add column if not exists {name} {self._type(field_types[name])}")
+                # Only what later exports added: a table without a column every export has stays as it
+                # is, and stg_ga4_events names the column when it cannot build.
+                if name in ga4_export.NEWER_COLUMNS:
+                    con.execute(f"alter table {table} add column if not exists {name} {self._type(field_types[name])}")
                 continue
             # A struct that lacks fields (ecommerce before purchase_revenue_in_usd): add each one missing.
             for path, field_type in ga4_export.struct_fields(name, field_types[name]):
