@@ -280,7 +280,8 @@ def test_placeholders_are_labelled_from_the_seed(chosen, monkeypatch):
     assert "(data deleted) — placeholder" in set(campaigns["source"])
     assert "<Other> — placeholder" in set(campaigns["campaign"])
     assert "(unattributed) — placeholder" in set(campaigns["channel_group"])
-    assert "(direct)" in set(campaigns["source"]), "GA4's direct source is no placeholder"
+    assert "(direct) — placeholder" in set(campaigns["source"]), "the marts' (direct) for no source, from the seed"
+    assert "google" in set(campaigns["source"])
     assert "(unattributed) — placeholder" in set(table(app, "revenue_shift")["channel_group"])
     assert "(data deleted) — placeholder" in set(app.dataframe[-1].value["source"]), "live events"
     with PLACEHOLDERS_CSV.open(newline="") as seed:
