@@ -1,9 +1,9 @@
 """The traffic-source rules of a real GA4 property (docs/ga4.md), on real export rows and on rows of the
 current export schema, through real dbt on a real DuckDB file (and, for the public sample, a real DAG run).
 
-The public sample is Google's obfuscated Merchandise Store export (../shared/data/, its README): the
-expected figures are computed here from the Parquet file itself with plain SQL, never from the project's
-models.
+The public sample is Google's obfuscated Merchandise Store export (a subset: tests/fixtures/README.md):
+the expected figures are computed here from the Parquet file itself with plain SQL, never from the
+project's models.
 """
 
 import os
@@ -19,7 +19,7 @@ from attribution.dbt_cli import run_dbt
 from attribution.settings import PROJECT_ROOT, Settings, load_settings
 from attribution.warehouse import connect
 
-SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "ga4_real_sample.parquet"
+SAMPLE = PROJECT_ROOT / "tests" / "fixtures" / "ga4_public_sample_subset.parquet"
 MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
 UNWANTED = "perksatwork.com"
 """A partner site whose referrals the sample credits with revenue; configured as unwanted below."""
@@ -95,7 +95,6 @@ def test_the_rules_on_rows_of_the_current_export_schema(settings: Settings, attr
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SAMPLE.exists(), reason=f"the real GA4 sample is not at {SAMPLE}")
 def test_the_real_public_sample_through_a_dag_run(attribution_env, airflow_home, tmp_path: Path):
     env = {
         **airflow_home,
@@ -136,7 +135,7 @@ def test_the_real_public_sample_through_a_dag_run(attribution_env, airflow_home,
                and bool_and(coalesce({_param('string', 'source')}, '(direct)') in ('(direct)', '(not set)'))
                and bool_and(traffic_source.source = 'google' and traffic_source.medium = 'organic')
         """).fetchall())  # fmt: skip
-    assert conversions > 1000 and duplicates >= 0 and len(first_sessions) > 100
+    assert conversions > 250 and len(first_sessions) > 20
 
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as served:
         totals = served.execute(

@@ -13,7 +13,8 @@ from attribution.history import seed_history
 from attribution.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from attribution.warehouse import connect
 
-REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "ga4_real_sample.parquet"
+REAL_SAMPLE = PROJECT_ROOT / "tests" / "fixtures" / "ga4_public_sample_subset.parquet"
+"""Real rows of Google's public GA4 sample (tests/fixtures/README.md)."""
 """Google's public GA4 sample (see its README): the old 9 columns, ``ecommerce`` without ``purchase_revenue_in_usd``."""
 
 OLD_SCHEMA = tuple(
@@ -106,11 +107,10 @@ def test_synthetic_history_fills_the_newer_columns_as_a_current_export_would(set
     assert last_click == 0 and click_ids == 0
 
 
-@pytest.mark.skipif(not REAL_SAMPLE.exists(), reason=f"the real GA4 sample is not at {REAL_SAMPLE}")
 def test_the_real_ga4_sample_seeds_an_empty_warehouse_once(settings: Settings):
     # Relative to the project root, like every path setting; ATTRIBUTION_HISTORY_DAYS=0 does not apply.
     parquet = _with(settings, ATTRIBUTION_GA4_PARQUET=os.path.relpath(REAL_SAMPLE, PROJECT_ROOT))
-    assert seed_history(parquet) == 275_524
+    assert seed_history(parquet) == 53_448
 
     purchases = "select count(*) filter (event_name = 'purchase'), sum(ecommerce.purchase_revenue) from {}"
     with duckdb.connect() as con:
@@ -120,10 +120,10 @@ def test_the_real_ga4_sample_seeds_an_empty_warehouse_once(settings: Settings):
         select count(*) filter (len(event_params) > 0), count(ecommerce.purchase_revenue_in_usd),
                count(collected_traffic_source), count(session_traffic_source_last_click)
         from raw.ga4_events
-    """) == (275_524, 0, 0, 0)  # fmt: skip
+    """) == (53_448, 0, 0, 0)  # fmt: skip
 
     assert seed_history(parquet) == 0  # a warehouse with history keeps it
-    assert _count(parquet) == (275_524,)
+    assert _count(parquet) == (53_448,)
 
 
 def test_a_parquet_export_with_more_columns_and_fields_seeds_what_the_table_has(settings: Settings, tmp_path: Path):
