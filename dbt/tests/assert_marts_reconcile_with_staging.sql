@@ -4,10 +4,6 @@
 -- (unattributed), so nothing is lost between staging and the marts (docs/ga4.md). Returns each
 -- relation / model whose totals differ.
 
-{%- set conversion_events %}
-    {%- for conversion_event in var('conversion_events') %}'{{ conversion_event }}'{{ ',' if not loop.last }}{% endfor %}
-{%- endset %}
-
 with
 
 staged_events as (
@@ -43,7 +39,7 @@ occurrences as (
 
     from staged_events
 
-    where event_name in ({{ conversion_events }})
+    where {{ is_conversion_event('event_name') }}
 
 ),
 

@@ -40,11 +40,7 @@ new_occurrences as (
 
     from new_events
 
-    where event_name in (
-        {%- for conversion_event in var('conversion_events') %}
-            '{{ conversion_event }}'{{ ',' if not loop.last }}
-        {%- endfor %}
-    )
+    where {{ is_conversion_event('event_name') }}
 
 ),
 

@@ -20,16 +20,8 @@ without_session as (
         case when user_pseudo_id is null then 'no user id' else 'no session id' end as reason,
         event_date,
         1 as events,
-        case when event_name in (
-            {%- for conversion_event in var('conversion_events') %}
-                '{{ conversion_event }}'{{ ',' if not loop.last }}
-            {%- endfor %}
-        ) then 1 else 0 end as conversions,
-        case when event_name in (
-            {%- for conversion_event in var('conversion_events') %}
-                '{{ conversion_event }}'{{ ',' if not loop.last }}
-            {%- endfor %}
-        ) then coalesce(purchase_revenue, 0) else 0 end as revenue
+        case when {{ is_conversion_event('event_name') }} then 1 else 0 end as conversions,
+        case when {{ is_conversion_event('event_name') }} then coalesce(purchase_revenue, 0) else 0 end as revenue
 
     from ga4_events
 
