@@ -126,22 +126,11 @@ without_placeholders as (
 
 ),
 
--- An event's source: a manual (non-referral) source; else its click id's; else a referral that is
--- not unwanted; else none.
-ruled as (
+-- Which referrals are unwanted (listed host, own site, ignore_referrer): they carry no source.
+unwanted as (
 
     select
         *,
-        case
-            when collected_source is not null and coalesce(lower(collected_medium) <> 'referral', true) then 'event'
-            when click_id is not null then 'click id'
-            when
-                collected_source is not null
-                and not {{ is_unwanted_referral(
-                    'collected_source', 'collected_medium', 'page_host', 'ignores_referrer'
-                ) }}
-                then 'event'
-        end as source_rule,
         coalesce(
             collected_source is not null
             and {{ is_unwanted_referral('collected_source', 'collected_medium', 'page_host', 'ignores_referrer') }},
@@ -154,6 +143,22 @@ ruled as (
         ) as is_unwanted_first_touch
 
     from without_placeholders
+
+),
+
+-- An event's source: a manual (non-referral) source; else its click id's; else a referral that is
+-- not unwanted; else none.
+ruled as (
+
+    select
+        *,
+        case
+            when collected_source is not null and coalesce(lower(collected_medium) <> 'referral', true) then 'event'
+            when click_id is not null then 'click id'
+            when collected_source is not null and not is_unwanted_referral then 'event'
+        end as source_rule
+
+    from unwanted
 
 ),
 
