@@ -73,28 +73,18 @@ flattened as (
             nullif({{ ga4_event_param('medium') }}, '') as medium,
             nullif({{ ga4_event_param('campaign') }}, '') as campaign,
         {%- endif %}
-        -- The first click id the event carries, in the order of the seed ga4_click_ids.
+        -- The first click id the event carries, in the order of the seed ga4_click_ids; gclid, dclid and
+        -- srsltid are in collected_traffic_source too.
         case
-            when
-                coalesce(
-                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.gclid, ''),
-                    {% endif %}nullif({{ ga4_event_param('gclid') }}, '')
-                ) is not null
-                then 'gclid'
-            when nullif({{ ga4_event_param('wbraid') }}, '') is not null then 'wbraid'
-            when nullif({{ ga4_event_param('gbraid') }}, '') is not null then 'gbraid'
-            when
-                coalesce(
-                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.dclid, ''),
-                    {% endif %}nullif({{ ga4_event_param('dclid') }}, '')
-                ) is not null
-                then 'dclid'
-            when
-                coalesce(
-                    {% if has_collected_traffic_source %}nullif(collected_traffic_source.srsltid, ''),
-                    {% endif %}nullif({{ ga4_event_param('srsltid') }}, '')
-                ) is not null
-                then 'srsltid'
+            {%- for click_id in ('gclid', 'wbraid', 'gbraid', 'dclid', 'srsltid') %}
+                {%- set collected = has_collected_traffic_source and click_id in ('gclid', 'dclid', 'srsltid') %}
+                when
+                    coalesce(
+                        {% if collected %}nullif(collected_traffic_source.{{ click_id }}, ''), {% endif -%}
+                        nullif({{ ga4_event_param(click_id) }}, '')
+                    ) is not null
+                    then '{{ click_id }}'
+            {%- endfor %}
         end as click_id,
         coalesce(lower({{ ga4_event_param('ignore_referrer') }}) = 'true', false) as ignores_referrer,
         nullif({{ ga4_event_param('page_location') }}, '') as page_location,
