@@ -1,8 +1,8 @@
--- Per attribution model, the marts' conversions and revenue equal the source's: the distinct
--- conversions of the staged events (GA4 export rows with or without a user or a session, and streamed
--- events) and their revenue (a transaction's first occurrence). Unattributable conversions count under
--- (unattributed), so nothing is lost between staging and the marts (docs/ga4.md). Returns each
--- relation / model whose totals differ.
+-- Per attribution model, the marts' conversions and revenue (the data-driven removal effects' too)
+-- equal the source's: the distinct conversions of the staged events (GA4 export rows with or without a
+-- user or a session, and streamed events) and their revenue (a transaction's first occurrence).
+-- Unattributable conversions count under (unattributed), so nothing is lost between staging and the
+-- marts (docs/ga4.md). Returns each relation / model whose totals differ.
 
 with
 
@@ -82,6 +82,15 @@ mart_totals as (
         count(*) as conversions,
         coalesce(sum(revenue), 0) as revenue
     from {{ ref('mart_last_click') }}
+
+    union all
+
+    select
+        'mart_channel_removal_effects' as relation,
+        'data_driven' as attribution_model,
+        sum(conversions) as conversions,
+        sum(revenue) as revenue
+    from {{ ref('mart_channel_removal_effects') }}
 
 ),
 

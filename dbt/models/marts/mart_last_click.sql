@@ -1,6 +1,6 @@
 -- last_click attribution, one row per conversion: the last touchpoint (latest qualifying session)
 -- with its traffic source and the full revenue, for consumers that want one channel per conversion.
--- Read from the credits mart, so the two always agree.
+-- Read from the rule-based credits mart_attribution_credits shows, so the two always agree.
 
 {{
     config(
@@ -17,7 +17,7 @@ with
 -- conversion always has exactly one row here).
 credits as (
 
-    select * from {{ ref('mart_attribution_credits') }}
+    select * from {{ ref('int_rule_based_credits') }}
 
     where {{ rebuilt_since_watermark(is_incremental()) }}
 
