@@ -235,6 +235,8 @@ def _marts(settings: Settings) -> dict[str, list[tuple]]:
         "mart_set_aside_events": "event_origin, reason, event_date, events, conversions, revenue",
         "mart_ga4_session_comparison": "user_pseudo_id, ga_session_id, channel_group, source, medium, source_rule,"
         " ga4_channel_group, agrees, reason",
+        "mart_channel_removal_effects": "channel_group, removal_effect, share, conversions, revenue, paths,"
+        " converting_paths, pooled_channel_groups",
     }
     rows = {mart: warehouse.query(f"select {cols} from {table(mart)}") for mart, cols in marts.items()}
     return {mart: sorted(tuple(_comparable(v) for v in r.values()) for r in found) for mart, found in rows.items()}

@@ -77,7 +77,10 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     shown = {label_value(channel): float(revenue) for channel, revenue in per_channel.items()}  # placeholders labelled
     assert shift["first_click_revenue"].to_dict() == pytest.approx(shown)
     assert (shift["revenue_shift"] == shift["last_click_revenue"] - shift["first_click_revenue"]).all()
-    assert len(app.get("vega_lite_chart")) == 2, "model comparison and trend charts"
+    assert len(app.get("vega_lite_chart")) == 3, "model comparison, removal effects and trend charts"
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        [(with_path,)] = con.execute("select count(*) from mart_first_click where ga_session_id is not null").fetchall()
+    assert f"Estimated from {with_path:,} conversions with a path." in " ".join(c.value for c in app.caption)
     assert "GA4's own attribution" not in [h.value for h in app.subheader], "synthetic events carry no GA4 attribution"
     live = app.dataframe[-1].value
     assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
@@ -170,7 +173,16 @@ def _credits(touchpoints: list) -> dict[str, list[float]]:
     }
 
 
-def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON) -> None:
+# (channel group, removal effect, conversions, revenue, paths, converting paths, pooled channel groups)
+REMOVAL_EFFECTS = [
+    ("Organic Search", 0.5, 1.5, 90.0, 40, 2, None),
+    ("Email", 0.25, 0.75, 45.0, 12, 1, None),
+    ("(pooled)", 0.25, 0.75, 45.0, 3, 1, "Display, Referral"),
+    ("(unattributed)", None, 1.0, 30.0, None, None, None),
+]
+
+
+def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON, removal_effects=REMOVAL_EFFECTS) -> None:
     """A serving snapshot with the served relations' columns, as ``publish`` writes it."""
     credits = [
         (cid, user, at, at.date(), model, session, started, source, medium, campaign, channel, revenue, credit,
@@ -232,6 +244,16 @@ def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON) -> None:
                 " channel_group, ga4_channel_group, ga4_source, source, medium, agrees, reason)"
                 " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 sessions,
+            )
+        con.execute("""
+            create table mart_channel_removal_effects (channel_group varchar, removal_effect double, share double,
+                conversions double, revenue double, paths bigint, converting_paths bigint,
+                pooled_channel_groups varchar)
+        """)
+        if removal_effects:
+            con.executemany(  # the removal effects sum to 1: each share is the removal effect
+                "insert into mart_channel_removal_effects values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(c, effect, effect, *rest) for c, effect, *rest in removal_effects],
             )
         con.execute("""
             create table load_ledger as
@@ -372,3 +394,24 @@ def test_demo_summary_prints_whole_conversions_and_what_was_set_aside(chosen, ca
     rows = {line.split("  ")[0]: line.split() for line in out.splitlines() if line.startswith(("Email", "Organic"))}
     assert rows["Organic Search"][-4:] == ["1", "100.00", "0", "0.00"]
     assert rows["Email"][-4:] == ["0", "0.00", "1", "100.00"]
+
+
+def test_removal_effects_chart_the_channels_and_warn_when_conversions_are_few(chosen, monkeypatch):
+    effects = DashboardData(load_settings(chosen)).removal_effects()
+    assert effects["channel_group"].tolist() == ["Organic Search", "(pooled)", "Email", "(unattributed)"]
+    app = page(chosen, monkeypatch)
+    assert "Data-driven model: removal effects" in [h.value for h in app.subheader]
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+    [chart] = [spec for spec in specs if spec.get("encoding", {}).get("x", {}).get("field") == "removal_effect"]
+    assert chart["encoding"]["y"]["field"] == "channel_group"
+    captions = " ".join(c.value for c in app.caption)
+    assert "Estimated from 3 conversions with a path." in captions, "(unattributed) has no path"
+    assert "`(pooled)`: Display, Referral" in captions
+    assert any("Fewer than 100 conversions" in w.value for w in app.warning)
+
+
+def test_no_converting_path_says_so_instead_of_a_chart(tmp_path, monkeypatch):
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    write_snapshot(load_settings(env).snapshot_path, removal_effects=[])
+    app = page(env, monkeypatch)
+    assert any("No converting path yet" in i.value for i in app.info)

@@ -15,7 +15,9 @@ from attribution.landing import load_pending
 from attribution.settings import Settings
 from attribution.warehouse import connect
 
-ATTRIBUTION_MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
+ATTRIBUTION_MODELS = (
+    "first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay", "data_driven"
+)
 
 
 def dbt(settings_env: dict[str, str], *args: str) -> int:

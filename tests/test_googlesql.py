@@ -38,7 +38,10 @@ PREDICATE_PROBE = f"""
 {{{{ config(materialized='incremental', incremental_predicates=["{PREDICATE}"], **rebuild_rows_by('conversion_id')) }}}}
 select 'c1' as conversion_id, date '2026-11-20' as converted_on
 """
-MARTS = ("mart_first_click", "mart_last_click", "mart_attribution_daily", "mart_attribution_credits")
+MARTS = (
+    "mart_first_click", "mart_last_click", "mart_attribution_daily", "mart_attribution_credits",
+    "mart_channel_removal_effects",
+)
 
 
 def _land(landing: Path, name: str, content: bytes) -> None:

@@ -1,7 +1,7 @@
 """The live attribution dashboard: `make dashboard` serves it on http://127.0.0.1:8501.
 
 First vs last click and the (unattributed) share, every attribution model side by side by channel,
-the daily trend of each model's channels, campaigns, GA4's own attribution beside ours, and a live
+the data-driven model's removal effects, the daily trend of each model's channels, campaigns, GA4's own attribution beside ours, and a live
 panel of streamed events that refreshes by itself. GA4 placeholders (``(data deleted)``, ``<Other>``,
 …) are labelled wherever a channel, source, medium or campaign is shown. Reads only the served marts
 (attribution.dashboard.data).
@@ -16,6 +16,7 @@ import streamlit as st
 
 from attribution.dashboard.data import (
     MODELS,
+    TRUSTED_CONVERSIONS,
     DashboardData,
     Filters,
     by_channel,
@@ -185,6 +186,8 @@ def main() -> None:
         st.altair_chart(chart, width="stretch")
         _download("Download by channel (CSV)", channel_view, "attribution_by_channel.csv")
 
+    _removal_effects(data)
+
     trend_view = trend(daily, filters.models)
     st.subheader("Daily trend by channel (last 14 days of data)")
     if not trend_view.empty:
@@ -224,6 +227,50 @@ def main() -> None:
 
     _ga4_comparison(data, filters)
     _live(data)
+
+
+def _removal_effects(data: DashboardData) -> None:
+    """The data-driven model's removal effects: how much of the conversion probability each channel holds."""
+    effects = data.removal_effects()
+    st.subheader("Data-driven model: removal effects")
+    channels = effects[effects["removal_effect"].notna()] if not effects.empty else effects
+    if channels.empty:
+        st.info("No converting path yet: the data-driven model has nothing to estimate from.")
+        return
+    with_path = float(channels["conversions"].sum())
+    st.caption(
+        "Whole history, whatever the dates above. A channel's removal effect is the share of conversions a"
+        " Markov chain over every path would lose without it; `data_driven` splits each conversion by them."
+        f" Estimated from {with_path:,.0f} conversions with a path."
+    )
+    if with_path < TRUSTED_CONVERSIONS:
+        st.warning(
+            f"Fewer than {TRUSTED_CONVERSIONS} conversions: removal effects this thin move with every"
+            " conversion. Read them as a hint, not a budget (README: data-driven attribution)."
+        )
+    chart = (
+        alt.Chart(labelled(channels))
+        .mark_bar()
+        .encode(
+            x=alt.X("removal_effect:Q", title="Removal effect", axis=alt.Axis(format="%")),
+            y=alt.Y("channel_group:N", title=None, sort="-x", axis=alt.Axis(labelLimit=0)),
+            tooltip=[
+                "channel_group",
+                alt.Tooltip("removal_effect:Q", format=".1%"),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("conversions:Q", format=",.2f"),
+                alt.Tooltip("revenue:Q", format="$,.2f"),
+                alt.Tooltip("paths:Q", format=","),
+                alt.Tooltip("converting_paths:Q", format=","),
+                "pooled_channel_groups",
+            ],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+    pooled = channels["pooled_channel_groups"].dropna()
+    if not pooled.empty:
+        st.caption(f"`(pooled)`: {pooled.iloc[0]}, each on too few paths to estimate alone (var data_driven_min_paths).")
+    _download("Download removal effects (CSV)", effects, "removal_effects.csv")
 
 
 def _ga4_comparison(data: DashboardData, filters: Filters) -> None:

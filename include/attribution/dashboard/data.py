@@ -23,7 +23,9 @@ import pandas as pd
 from attribution.settings import DBT_PROJECT_DIR, Settings
 from attribution.warehouse import connect
 
-MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
+MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay", "data_driven")
+TRUSTED_CONVERSIONS = 100
+"""Below this many conversions with a path, the data-driven page warns (README: data-driven attribution)."""
 TREND_DAYS = 14
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Cells starting with these run as formulas when a downloaded CSV is opened in a spreadsheet."""
@@ -115,6 +117,15 @@ class DashboardData:
             f" from {{mart_ga4_session_comparison}} where not agrees and {_session_days(filters)}"
             " group by channel_group, ga4_channel_group, reason"
             f" order by sessions desc, channel_group, ga4_channel_group, reason limit {int(limit)}"
+        )
+
+    def removal_effects(self) -> pd.DataFrame:
+        """The data-driven model per channel group, over the whole history (not the filters' days): the
+        removal effects are estimated from every path at once. Largest share first; (unattributed) last."""
+        return self._frame(
+            "select channel_group, removal_effect, share, conversions, revenue, paths, converting_paths,"
+            " pooled_channel_groups from {mart_channel_removal_effects}"
+            " order by case when removal_effect is null then 1 else 0 end, share desc, channel_group"
         )
 
     def live_events(self, limit: int = 50) -> pd.DataFrame:

@@ -67,6 +67,7 @@ SERVED_RELATIONS = (
     "mart_live_events",
     "mart_set_aside_events",
     "mart_ga4_session_comparison",
+    "mart_channel_removal_effects",
 )
 """What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
 serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""
