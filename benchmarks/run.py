@@ -42,6 +42,9 @@ BATCH_EVENTS = 1_000
 SMALL_HISTORY_DAYS, SMALL_HISTORY_PER_DAY = 5, 10_000  # 50 k events
 LARGE_HISTORY_COPIES = 10  # 10 copies of 500 k events: 5 M
 LOAD_EVENTS = 200_000
+DATA_DRIVEN_MODELS = ("int_channel_paths", "int_channel_removal_effects", "int_data_driven_credits",
+                      "mart_channel_removal_effects")  # fmt: skip
+ON_DEMAND_USD_PER_TIB = 6.25  # BigQuery on-demand list price, US multi-region
 FRESHNESS_SCHEDULE = "* * * * *"
 GROUPS = ("parse", "run", "scaling", "load", "freshness")
 
@@ -129,13 +132,33 @@ class Workspace:
         self.build_seconds.append(time.perf_counter() - loaded)
         return time.perf_counter() - started
 
+    @property
+    def dbt_target(self) -> Path:
+        """Its own dbt target directory: partial parsing per warehouse, as the DAG's (Cosmos's cache) has."""
+        return self.root.with_name(f"{self.root.name}.dbt-target")
+
     def dbt_build(self, *flags: str) -> None:
         """A plain `dbt build` with the pipeline's dbt environment (data tests in, unit tests out)."""
         env = self.env | self.settings.dbt_env()
-        # Its own target directory: partial parsing per warehouse, as the DAG's (Cosmos's cache) has.
-        target = self.root.with_name(f"{self.root.name}.dbt-target")
-        command = [str(DBT_EXECUTABLE), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+        command = [str(DBT_EXECUTABLE), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
+                   str(self.dbt_target)]  # fmt: skip
         _check([*command, *flags], env, DBT_PROJECT_DIR)
+
+    def data_driven_share(self) -> tuple[float, float, set[str]]:
+        """Of the last build: seconds of the data-driven models and their data tests, seconds of all its
+        nodes (dbt's own timings, summed: two threads overlap them), and the relations those nodes read."""
+        manifest = json.loads((self.dbt_target / "manifest.json").read_text())
+        results = json.loads((self.dbt_target / "run_results.json").read_text())["results"]
+        data_driven = {f"model.attribution.{name}" for name in DATA_DRIVEN_MODELS}
+        ours, every, reads = 0.0, 0.0, set()
+        for result in results:
+            node = manifest["nodes"][result["unique_id"]]
+            every += result["execution_time"]
+            parents = set(node["depends_on"]["nodes"])
+            if result["unique_id"] in data_driven or (node["resource_type"] == "test" and parents & data_driven):
+                ours += result["execution_time"]
+                reads |= {p.rsplit(".", 1)[-1] for p in parents if p.startswith("model.")}
+        return ours, every, reads
 
 
 def _batch(directory: Path, events: int, seed: int, end: datetime) -> Path:
@@ -302,7 +325,7 @@ def bench_scaling(tmp: Path, small: Workspace, batch: Path, small_samples: list[
     large.land(_batch(tmp / "first-batch", BATCH_EVENTS, seed=1, end=end - timedelta(minutes=20)))
     full = [large.load_and_build()]  # the first build is a full build
     large.keep()
-    incremental = []
+    incremental, data_driven, every_node = [], [], []
     for _ in range(repeats):
         if len(small_samples) < repeats:  # without the run group: measure the small history here
             small.restore()
@@ -311,6 +334,11 @@ def bench_scaling(tmp: Path, small: Workspace, batch: Path, small_samples: list[
         large.restore()
         large.land(batch)
         incremental.append(large.load_and_build())
+        ours, every, reads = large.data_driven_share()
+        data_driven.append(ours)
+        every_node.append(every)
+    reads.add("int_data_driven_credits")  # read through the credits view by mart_attribution_daily and tests
+    read_bytes = sum(bigquery_bytes(large.settings.warehouse_path, relation) for relation in sorted(reads))
     large.restore()
     large.land(batch)
     full.append(large.load_and_build("--full-refresh"))
@@ -321,7 +349,31 @@ def bench_scaling(tmp: Path, small: Workspace, batch: Path, small_samples: list[
                "≤ 1.5 × the same batch on 50 k", on_large <= 1.5 * on_small, "load + dbt build, incremental"),
         Figure("Incremental run vs full refresh, 5 M history", on_large, full_refresh, "s", "≤ 0.2 ×",
                on_large <= 0.2 * full_refresh, "load + dbt build vs load + dbt build --full-refresh"),
+        Figure("Data-driven model in that incremental run", _median(data_driven), _median(every_node), "s",
+               "reported", True, f"its {len(DATA_DRIVEN_MODELS)} models and their data tests vs every node of the"
+               " build, dbt's node times summed (2 threads overlap them)"),
+        Figure("Data-driven model's BigQuery read per run, 5 M history", read_bytes / 2**20, 0, "MiB", "reported",
+               True, f"at most: every column of {', '.join(sorted(reads))}, whole, in BigQuery's data sizes;"
+               f" ${read_bytes / 2**40 * ON_DEMAND_USD_PER_TIB:.4f} a run on demand"),
     ]  # fmt: skip
+
+
+def bigquery_bytes(warehouse: Path, relation: str) -> int:
+    """What BigQuery bills to read every column of ``relation`` whole: its documented data sizes (STRING
+    2 + UTF-8 bytes, BOOL 1, NUMERIC 16, other scalars 8, NULL 0) over the rows the warehouse holds."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select column_name, data_type from information_schema.columns where table_name = ?", [relation]
+        ).fetchall()
+        sizes = [
+            f"sum(2 + octet_length({name}))" if kind == "VARCHAR"
+            else f"count({name})" if kind == "BOOLEAN"
+            else f"16 * count({name})" if kind.startswith("DECIMAL")
+            else f"8 * count({name})"
+            for name, kind in columns
+        ]  # fmt: skip
+        total = " + ".join(f"coalesce({size}, 0)" for size in sizes)
+        return int(con.execute(f"select {total} from {relation}").fetchone()[0])
 
 
 # --- load throughput ------------------------------------------------------------------------------

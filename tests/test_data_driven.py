@@ -9,6 +9,7 @@ batches, and a batch that lands late (its events older than those already loaded
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import shutil
 from collections import defaultdict
@@ -107,7 +108,7 @@ def reference_paths(events: list[dict]) -> tuple[list[tuple[str, list[str], bool
 
 
 def reference_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple[dict[str, float], dict[str, str]]:
-    """Removal effect per channel group, solving the absorbing chain exactly: B = (I − Q)⁻¹ R."""
+    """Removal effect per channel group, solving the absorbing chain exactly: B = (I - Q)^-1 R."""
     paths_through: dict[str, int] = defaultdict(int)
     for _, channels, _ in paths:
         for channel in set(channels):
@@ -116,7 +117,7 @@ def reference_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for _, channels, converts in paths:
         walk = ["(start)", *(state_of[c] for c in channels), "(conversion)" if converts else "(null)"]
-        for a, b in zip(walk, walk[1:], strict=False):
+        for a, b in itertools.pairwise(walk):
             counts[(a, b)] += 1
     transient = ["(start)", *sorted(set(state_of.values()))]
     index = {s: i for i, s in enumerate(transient)}
@@ -167,8 +168,10 @@ def test_removal_effects_and_credits_equal_an_independent_exact_solution(
     assert sum(converts for _, _, converts in paths) > 200
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        warehouse = dict(con.execute("select channel_group, removal_effect from int_channel_removal_effects").fetchall())
-        states = dict(con.execute("select channel_group, chain_state from int_channel_removal_effects").fetchall())
+        rows = con.execute("select channel_group, removal_effect, chain_state from int_channel_removal_effects")
+        warehouse, states = {}, {}
+        for channel, effect, state in rows.fetchall():
+            warehouse[channel], states[channel] = effect, state
         credits = con.execute(
             "select conversion_id, touchpoint_number, channel_group, credit from mart_attribution_credits"
             " where attribution_model = 'data_driven' order by conversion_id, touchpoint_number"

@@ -16,7 +16,13 @@ from attribution.settings import Settings
 from attribution.warehouse import connect
 
 ATTRIBUTION_MODELS = (
-    "first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay", "data_driven"
+    "first_click",
+    "last_click",
+    "last_non_direct_click",
+    "linear",
+    "position_based",
+    "time_decay",
+    "data_driven",
 )
 
 

@@ -20,7 +20,7 @@ from attribution.settings import PROJECT_ROOT, Settings, load_settings
 from attribution.warehouse import connect
 
 SAMPLE = PROJECT_ROOT / "tests" / "fixtures" / "ga4_public_sample_subset.parquet"
-MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay")
+MODELS = ("first_click", "last_click", "last_non_direct_click", "linear", "position_based", "time_decay", "data_driven")
 UNWANTED = "perksatwork.com"
 """A partner site whose referrals the sample credits with revenue; configured as unwanted below."""
 

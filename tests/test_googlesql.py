@@ -39,7 +39,10 @@ PREDICATE_PROBE = f"""
 select 'c1' as conversion_id, date '2026-11-20' as converted_on
 """
 MARTS = (
-    "mart_first_click", "mart_last_click", "mart_attribution_daily", "mart_attribution_credits",
+    "mart_first_click",
+    "mart_last_click",
+    "mart_attribution_daily",
+    "mart_attribution_credits",
     "mart_channel_removal_effects",
 )
 

@@ -5,13 +5,14 @@
 -- 1 − P(conversion with every transition into the channel sent to (null)) / P(conversion).
 --
 -- Solved exactly, by state elimination (the stochastic complement, as in Grassmann–Taksar–Heyman):
--- eliminating a state s replaces each pair of transitions i → s → j by i → j with probability
--- p(i, s) · p(s, j) / (1 − p(s, s)), where 1 − p(s, s) is summed from s's other transitions, so
--- nothing is subtracted. Once every channel state is eliminated, (start) leads straight to (conversion)
+-- eliminating a state s replaces each pair of transitions i → s → j by i → j, adding
+-- p(i, s) · p(s, j) / (1 − p(s, s)) to p(i, j), where 1 − p(s, s) is summed from s's other
+-- transitions, so nothing is subtracted. Once every channel state is eliminated, (start) leads straight to (conversion)
 -- or (null): p((start), (conversion)) is the conversion probability. One recursion step per channel
 -- state, in every removal scenario at once: about twenty steps, far below BigQuery's recursion cap.
 -- The matrix of each scenario travels as an array of (from_state, to_state, p), because BigQuery allows
--- no aggregate in a query that reads the recursive relation itself, only in subqueries of its arrays.
+-- no aggregate in a query that reads the recursive relation itself, only in subqueries of its arrays;
+-- `select entry from (...) as entry` makes each row of such a subquery one struct of the array.
 --
 -- Channel groups on fewer than var data_driven_min_paths paths share one state, (pooled).
 
@@ -58,12 +59,11 @@ chain_states as (
 
 ),
 
-chain_transitions as (
+chain_state_transitions as (
 
     select
         coalesce(from_states.chain_state, transitions.from_state) as from_state,
-        coalesce(to_states.chain_state, transitions.to_state) as to_state,
-        cast(count(*) as {{ type_double() }}) as transition_count
+        coalesce(to_states.chain_state, transitions.to_state) as to_state
 
     from transitions
 
@@ -73,7 +73,18 @@ chain_transitions as (
     left join chain_states as to_states
         on transitions.to_state = to_states.channel_group
 
-    group by 1, 2
+),
+
+chain_transitions as (
+
+    select
+        from_state,
+        to_state,
+        cast(count(*) as {{ type_double() }}) as transition_count
+
+    from chain_state_transitions
+
+    group by from_state, to_state
 
 ),
 
@@ -113,7 +124,7 @@ scenarios as (
 
 ),
 
-scenario_probabilities as (
+redirected_probabilities as (
 
     select
         scenarios.removed_state,
@@ -122,7 +133,7 @@ scenario_probabilities as (
             when probabilities.to_state = scenarios.removed_state then '(null)'
             else probabilities.to_state
         end as to_state,
-        sum(probabilities.p) as p
+        probabilities.p
 
     from scenarios
 
@@ -130,7 +141,19 @@ scenario_probabilities as (
 
     where probabilities.from_state != scenarios.removed_state
 
-    group by 1, 2, 3
+),
+
+scenario_probabilities as (
+
+    select
+        removed_state,
+        from_state,
+        to_state,
+        sum(p) as p
+
+    from redirected_probabilities
+
+    group by removed_state, from_state, to_state
 
 ),
 
@@ -140,7 +163,7 @@ elimination as (
         scenarios.removed_state,
         0 as eliminated,
         array(
-            select entry
+            select entry  -- noqa: RF02
             from (
                 select
                     scenario_probabilities.from_state,
@@ -159,7 +182,7 @@ elimination as (
         elimination.removed_state,
         elimination.eliminated + 1 as eliminated,
         array(
-            select entry
+            select entry  -- noqa: RF02
             from (
                 select
                     kept.from_state,
@@ -228,20 +251,20 @@ removal_effects as (
     select
         removals.removed_state as chain_state,
         removals.conversion_probability as conversion_probability_without,
-        chain.conversion_probability,
-        1 - removals.conversion_probability / nullif(chain.conversion_probability, 0) as removal_effect
+        whole_chain.conversion_probability,
+        1 - removals.conversion_probability / nullif(whole_chain.conversion_probability, 0) as removal_effect
 
     from conversion_probabilities as removals
 
-    cross join conversion_probabilities as chain
+    cross join conversion_probabilities as whole_chain
 
     where
-        chain.removed_state = '(no removal)'
+        whole_chain.removed_state = '(no removal)'
         and removals.removed_state != '(no removal)'
 
 ),
 
-chain_state_paths as (
+paths_per_chain_state as (
 
     select
         chain_states.chain_state,
@@ -264,8 +287,8 @@ channel_removal_effects as (
         chain_states.chain_state,
         chain_states.paths,
         chain_states.converting_paths,
-        chain_state_paths.chain_state_paths,
-        chain_state_paths.chain_state_converting_paths,
+        paths_per_chain_state.chain_state_paths,
+        paths_per_chain_state.chain_state_converting_paths,
         removal_effects.removal_effect,
         removal_effects.conversion_probability,
         removal_effects.conversion_probability_without
@@ -275,8 +298,8 @@ channel_removal_effects as (
     inner join removal_effects
         on chain_states.chain_state = removal_effects.chain_state
 
-    inner join chain_state_paths
-        on chain_states.chain_state = chain_state_paths.chain_state
+    inner join paths_per_chain_state
+        on chain_states.chain_state = paths_per_chain_state.chain_state
 
 )
 

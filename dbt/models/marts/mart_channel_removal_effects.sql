@@ -2,6 +2,7 @@
 -- share of the removal effects, and the conversions and revenue that share gives it. Channel groups
 -- pooled for having too few paths appear as one row, (pooled). Conversions without a session to
 -- credit appear as (unattributed), without a removal effect, so the rows add up to every conversion.
+-- `share` is the mart contract's column name, though SQL lists it as a keyword.
 
 with
 
@@ -29,7 +30,7 @@ chain_states as (
 
 ),
 
-conversions as (
+conversion_revenues as (
 
     select
         conversion_id,
@@ -50,7 +51,7 @@ conversion_totals as (
         count(case when is_unattributed = 1 then conversion_id end) as unattributed_conversions,
         coalesce(sum(case when is_unattributed = 1 then revenue end), 0) as unattributed_revenue
 
-    from conversions
+    from conversion_revenues
 
 ),
 
@@ -58,7 +59,7 @@ shares as (
 
     select
         *,
-        removal_effect / nullif(sum(removal_effect) over (), 0) as share
+        removal_effect / nullif(sum(removal_effect) over (), 0) as share  -- noqa: RF04
 
     from chain_states
 
@@ -85,7 +86,7 @@ channel_removal_effects as (
     select
         '(unattributed)' as channel_group,
         cast(null as {{ type_double() }}) as removal_effect,
-        cast(null as {{ type_double() }}) as share,
+        cast(null as {{ type_double() }}) as share,  -- noqa: RF04
         cast(unattributed_conversions as {{ type_double() }}) as conversions,
         unattributed_revenue as revenue,
         cast(null as {{ dbt.type_bigint() }}) as paths,

@@ -1,10 +1,10 @@
 """The live attribution dashboard: `make dashboard` serves it on http://127.0.0.1:8501.
 
 First vs last click and the (unattributed) share, every attribution model side by side by channel,
-the data-driven model's removal effects, the daily trend of each model's channels, campaigns, GA4's own attribution beside ours, and a live
-panel of streamed events that refreshes by itself. GA4 placeholders (``(data deleted)``, ``<Other>``,
-…) are labelled wherever a channel, source, medium or campaign is shown. Reads only the served marts
-(attribution.dashboard.data).
+the data-driven model's removal effects, the daily trend of each model's channels, campaigns, GA4's
+own attribution beside ours, and a live panel of streamed events that refreshes by itself. GA4
+placeholders (``(data deleted)``, ``<Other>``, …) are labelled wherever a channel, source, medium or
+campaign is shown. Reads only the served marts (attribution.dashboard.data).
 """
 
 from __future__ import annotations
@@ -269,7 +269,9 @@ def _removal_effects(data: DashboardData) -> None:
     st.altair_chart(chart, width="stretch")
     pooled = channels["pooled_channel_groups"].dropna()
     if not pooled.empty:
-        st.caption(f"`(pooled)`: {pooled.iloc[0]}, each on too few paths to estimate alone (var data_driven_min_paths).")
+        st.caption(
+            f"`(pooled)`: {pooled.iloc[0]}, each on too few paths to estimate alone (var data_driven_min_paths)."
+        )
     _download("Download removal effects (CSV)", effects, "removal_effects.csv")
 
 
