@@ -152,11 +152,11 @@ class Workspace:
         data_driven = {f"model.attribution.{name}" for name in DATA_DRIVEN_MODELS}
         ours, every, reads = 0.0, 0.0, set()
         for result in results:
-            node = manifest["nodes"][result["unique_id"]]
+            node = manifest["nodes"].get(result["unique_id"], {"resource_type": "exposure", "depends_on": {}})
             every += result["execution_time"]
-            parents = set(node["depends_on"]["nodes"])
-            if result["unique_id"] in data_driven or (node["resource_type"] == "test" and parents & data_driven):
+            if result["unique_id"] in data_driven or node.get("attached_node") in data_driven:  # its data tests
                 ours += result["execution_time"]
+                parents = node["depends_on"].get("nodes", [])
                 reads |= {p.rsplit(".", 1)[-1] for p in parents if p.startswith("model.")}
         return ours, every, reads
 
@@ -366,7 +366,7 @@ def bigquery_bytes(warehouse: Path, relation: str) -> int:
             "select column_name, data_type from information_schema.columns where table_name = ?", [relation]
         ).fetchall()
         sizes = [
-            f"sum(2 + octet_length({name}))" if kind == "VARCHAR"
+            f"sum(2 + strlen({name}))" if kind == "VARCHAR"
             else f"count({name})" if kind == "BOOLEAN"
             else f"16 * count({name})" if kind.startswith("DECIMAL")
             else f"8 * count({name})"
