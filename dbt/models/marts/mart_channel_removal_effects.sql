@@ -71,8 +71,9 @@ channel_removal_effects as (
         shares.channel_group,
         shares.removal_effect,
         shares.share,
-        shares.share * conversion_totals.attributed_conversions as conversions,
-        shares.share * conversion_totals.attributed_revenue as revenue,
+        -- No path converts: no removal effect, nothing to share.
+        coalesce(shares.share * conversion_totals.attributed_conversions, 0) as conversions,
+        coalesce(shares.share * conversion_totals.attributed_revenue, 0) as revenue,
         shares.paths,
         shares.converting_paths,
         shares.pooled_channel_groups
