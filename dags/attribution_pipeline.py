@@ -6,8 +6,8 @@ Every few minutes: **generate** a synthetic GA4 batch (demo traffic; off when
 GA4-shaped history → **load** every CSV batch waiting in the landing directory
 (validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**:
 one `dbt build` (`dbt_producer_watcher`) of staging, sessions, conversions, the attribution marts
-and their data tests, then one task per model showing its result → **publish** the marts for the
-dashboard.
+and their data tests → **publish** the marts for the dashboard. After the build, one task per model
+shows its result; publishing does not wait for them.
 
 Trigger it by hand with *Trigger DAG*: `synthetic_events` sets the batch size of this run and
 `full_refresh` rebuilds every model from scratch. Failed tasks alert on Slack (connection
@@ -22,7 +22,7 @@ from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
 from attribution.alerts import recovery_alert, run_failure_alert, task_failure_alert
-from attribution.cosmos_config import dbt_task_group_args, watch_one_build
+from attribution.cosmos_config import build_then_watch, dbt_task_group_args
 from attribution.settings import load_settings
 
 settings = load_settings()
@@ -90,7 +90,8 @@ def attribution_pipeline():
         quarantine_alert(context, reports, settings.quarantine_alert_rate)
         return reports
 
-    @task(pool=settings.pool)
+    # Before the node tasks that show the build's results, which share the pool but gate nothing.
+    @task(pool=settings.pool, priority_weight=100, weight_rule="absolute")
     def publish(**context) -> dict[str, int]:
         """Publish the marts for the dashboard; the run has succeeded (a recovery message if it follows a failure)."""
         from attribution.warehouse import connect
@@ -99,8 +100,9 @@ def attribution_pipeline():
         recovery_alert(context)
         return counts
 
-    dbt = watch_one_build(DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings)))
-    [generate(), seed_history()] >> load() >> dbt >> publish()
+    dbt = DbtTaskGroup(group_id="dbt", **dbt_task_group_args(settings))
+    [generate(), seed_history()] >> load() >> dbt
+    build_then_watch(dbt) >> publish()
 
 
 attribution_pipeline()

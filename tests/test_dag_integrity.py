@@ -74,7 +74,8 @@ def test_wiring_generate_and_seed_history_then_load_dbt_publish(dag):
     assert dag.get_task("generate").downstream_task_ids == {"load"}
     assert dag.get_task("seed_history").downstream_task_ids == {"load"}
     assert dag.get_task("load").downstream_task_ids <= dbt_ids
-    assert dag.get_task("publish").upstream_task_ids <= dbt_ids
+    # Publishing follows the build itself; the node tasks only show its results and gate nothing.
+    assert dag.get_task("publish").upstream_task_ids == {"dbt.dbt_producer_watcher"}
 
 
 def test_one_dbt_build_per_run_watched_by_one_task_per_model(dag):
@@ -94,6 +95,11 @@ def test_one_dbt_build_per_run_watched_by_one_task_per_model(dag):
         assert producer.task_id in task.get_flat_relative_ids(upstream=True), task.task_id
         if producer.task_id in task.upstream_task_ids:
             assert task.trigger_rule == "none_failed", task.task_id
+    # They share the one-slot pool with publish, which goes first: its weight is absolute and above any
+    # task's own weight plus all its downstream tasks' (Airflow's default rule).
+    publish = dag.get_task("publish")
+    assert str(publish.weight_rule) == "absolute"
+    assert publish.priority_weight > sum(task.priority_weight for task in dag.tasks if task is not publish)
 
 
 def test_duckdb_writers_share_the_one_slot_pool(dag):

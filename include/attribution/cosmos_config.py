@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.sdk import BaseOperator
 from cosmos import (
     DbtTaskGroup,
     ExecutionConfig,
@@ -112,17 +113,19 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def watch_one_build(group: DbtTaskGroup) -> DbtTaskGroup:
-    """Start the per-node tasks of ``group`` once its single ``dbt build`` (the producer) has ended.
+def build_then_watch(group: DbtTaskGroup) -> BaseOperator:
+    """Start the per-node tasks of ``group`` once its single ``dbt build`` (the producer) has ended;
+    returns the producer, the one task of the group that publishing waits for.
 
     Cosmos's watcher tasks otherwise start beside the producer and wait for it; a runner that runs one
     task at a time (``airflow dags test``) can pick a waiting task first and never reach the producer.
     After the build every node task finds its result at once. ``none_failed``: when a retry skips the
     producer (Cosmos runs the build once per run), the node tasks run their own dbt command instead.
+    The node tasks only show results, so nothing waits for them: publishing follows the build.
     """
     producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
     for root in group.get_roots():
         if root is not producer:
             producer >> root
             root.trigger_rule = "none_failed"
-    return group
+    return producer

@@ -11,6 +11,7 @@ import time
 
 import duckdb
 
+from attribution.batch_file import BatchFile
 from attribution.events import (
     COLUMN_NAMES,
     EARLIEST_TIMESTAMP_MICROS,
@@ -18,7 +19,6 @@ from attribution.events import (
     MAX_FIELD_LENGTH,
     PURCHASE_EVENT,
 )
-from attribution.landing import BatchFile
 
 
 def sql_literal(value: str) -> str:

@@ -19,10 +19,10 @@ from google.api_core.exceptions import Forbidden, NotFound
 from google.cloud import bigquery
 
 from attribution import ga4_export
-from attribution.landing import BatchFile, inspect
+from attribution.batch_file import BatchFile, inspect
 from attribution.settings import GA4_HISTORY_TABLE, Settings, SettingsError
 from attribution.validation import check_rows
-from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
+from attribution.warehouse.seam import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 GCP_CONN_ID = "google_cloud_default"
 

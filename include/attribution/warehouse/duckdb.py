@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 
 from attribution import ga4_export
-from attribution.landing import BatchFile, inspect
+from attribution.batch_file import BatchFile, inspect
 from attribution.settings import GA4_HISTORY_TABLE
 from attribution.validation import check_rows, sql_ident, sql_literal
-from attribution.warehouse import SERVED_RELATIONS, SERVED_TABLES, LoadReport
+from attribution.warehouse.seam import SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 
 class DuckDBWarehouse:

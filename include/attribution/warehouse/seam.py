@@ -1,0 +1,75 @@
+"""What the warehouse implementations and their callers share: a load's report, the protocol the DAG
+talks to, and the relations the dashboard reads. Below both implementations, so neither imports the
+package that picks between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading one file did; mirrors its ``load_ledger`` row."""
+
+    file_name: str
+    checksum: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    status: str = "loaded"
+    """``loaded``; ``rejected`` (the file cannot be read as the contract); ``already_loaded`` (no-op)."""
+    error: str | None = None
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_duplicate + self.rows_quarantined
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Warehouse(Protocol):
+    """What the DAG talks to; it never knows which warehouse is behind it."""
+
+    def ensure_schema(self) -> None:
+        """Create the raw tables (streamed events, ledger, quarantine) if they do not exist."""
+
+    def load_file(self, path: Path) -> LoadReport:
+        """Load one CSV batch per the contract: at most once, deduped, bad rows quarantined."""
+
+    def query(self, sql: str) -> list[dict]:
+        """Run a read-only query over the warehouse (marts, ledger) and return rows as dicts."""
+
+    def quarantined_records(self, file_name: str) -> list[dict]:
+        """Row-level quarantined records of every load of ``file_name``: line_number, reason, raw_record,
+        checksum, quarantined_at; in file order."""
+
+    def publish(self) -> dict[str, int]:
+        """Make the marts available to the dashboard; returns row counts of what was published."""
+
+    def query_served(self, sql: str) -> list[dict]:
+        """Query what the dashboard may read; ``{name}`` in ``sql`` stands for a served relation
+        (SERVED_RELATIONS, ``load_ledger``, ``quarantined_rows``)."""
+
+    def served_at(self) -> datetime | None:
+        """When the served marts were last replaced (UTC, naive); None before the first publish."""
+
+
+SERVED_RELATIONS = (
+    "mart_attribution_credits",
+    "mart_first_click",
+    "mart_last_click",
+    "mart_attribution_daily",
+    "mart_live_events",
+    "mart_set_aside_events",
+    "mart_ga4_session_comparison",
+    "mart_channel_removal_effects",
+)
+"""What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
+serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""
+SERVED_TABLES = (*SERVED_RELATIONS, "load_ledger", "quarantined_rows")
