@@ -70,8 +70,9 @@ def read_events(directory: Path) -> list[dict]:
 
 def reference_paths(events: list[dict]) -> tuple[list[tuple[str, list[str], bool]], dict[str, list[str]]]:
     """(path id, channel groups, converts) of every path, and each conversion's touchpoint channels in order."""
+    events = sorted(events, key=lambda e: (int(e["event_timestamp"]), e["event_id"]))
     sessions: dict[tuple[str, int], dict] = {}
-    for e in sorted(events, key=lambda e: (int(e["event_timestamp"]), e["event_id"])):
+    for e in events:
         key = (e["user_pseudo_id"], int(e["ga_session_id"]))
         session = sessions.setdefault(key, {"start": int(e["event_timestamp"]), "channel": None})
         if session["channel"] is None and e["source"]:
@@ -80,7 +81,7 @@ def reference_paths(events: list[dict]) -> tuple[list[tuple[str, list[str], bool
         session["channel"] = session["channel"] or CHANNEL_GROUPS[("", "", "")]
 
     conversions: dict[str, dict] = {}
-    for e in sorted(events, key=lambda e: (int(e["event_timestamp"]), e["event_id"])):
+    for e in events:
         if e["event_name"] == "purchase":
             conversions.setdefault(e["transaction_id"] or e["event_id"], e)  # first occurrence wins
 
