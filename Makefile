@@ -100,7 +100,7 @@ test: lint pytest  ## Lint, then the whole test suite
 bench: setup  ## Performance figures against same-run baselines; writes BENCHMARKS.md (~10 min)
 	$(PY) benchmarks/run.py $(ARGS)
 
-soak: setup  ## 50 scheduled runs while files keep landing, then every invariant checked (~1 h)
+soak: setup  ## 50 runs while files land at random intervals, then every invariant checked (~40 min)
 	$(PY) benchmarks/soak.py $(ARGS)
 
 clean: stop  ## Remove environments, runtime data and build output

@@ -1,19 +1,22 @@
-"""`make soak`: many consecutive scheduled runs while batches keep arriving; nothing lost, nothing twice.
+"""`make soak`: many consecutive runs while batches land at random intervals; nothing lost, nothing twice.
 
-The local stack (`make demo`'s scheduler, dag-processor, API server, triggerer) runs the DAG every
-minute in a throwaway Airflow home and warehouse. Besides each run's own synthetic batch, files land
-every 20 s: good batches, batches with bad rows, and copies of earlier files (a redelivery must load
-nothing twice). Afterwards: every run succeeded, no event_id twice in the warehouse or the marts,
-every ledger row reconciles (rows_read = loaded + duplicate + quarantined) and every loaded row is
-accounted for, and the long-running processes' memory stayed flat. The figures go to BENCHMARKS.md.
+The local stack (`make demo`'s scheduler, dag-processor, API server, triggerer) runs the DAG with the
+default triggering in a throwaway Airflow home and warehouse: a run per landing, and the 5-minute
+schedule with its synthetic batch. Files land every 5 to 40 s (at random, so some land while runs are
+busy): good batches, batches with bad rows, and copies of earlier files (a redelivery must load nothing
+twice). Afterwards: every run succeeded, no event_id twice in the warehouse or the marts, every ledger
+row reconciles (rows_read = loaded + duplicate + quarantined) and every loaded row is accounted for,
+and the long-running processes' memory stayed flat. The figures go to BENCHMARKS.md.
 
-    make soak                 # 50 runs, about an hour
+    make soak                 # 50 runs, about 40 minutes
     make soak ARGS="--runs 5" # a shorter one
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -32,8 +35,7 @@ from attribution.generator import write_batch
 from attribution.local_stack import SERVICES, _pid_file, airflow_env
 from attribution.settings import PROJECT_ROOT
 
-LANDING_EVERY_SECONDS = 20
-SCHEDULE = "* * * * *"
+LANDING_SECONDS = (5, 40)
 
 
 def _services_rss(env: dict[str, str]) -> dict[str, float]:
@@ -51,18 +53,20 @@ def _services_rss(env: dict[str, str]) -> dict[str, float]:
     return usage
 
 
-def _runs(airflow_home: Path) -> list[tuple[str, float | None]]:
-    """(state, duration in seconds) of every DAG run so far."""
+def _runs(airflow_home: Path) -> list[tuple[str, str, float | None]]:
+    """(run type, state, duration in seconds) of every finished DAG run so far."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         rows = db.execute(
-            "select state, start_date, end_date from dag_run where state in ('success', 'failed') order by id"
+            """select run_type, state, start_date, end_date from dag_run where state in ('success', 'failed')
+               order by id"""
         ).fetchall()
     return [
         (
+            run_type,
             state,
             (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() if start and end else None,
         )
-        for state, start, end in rows
+        for run_type, state, start, end in rows
     ]
 
 
@@ -133,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
             workspace.env
             | {
                 "AIRFLOW_HOME": str(tmp / "airflow"),
-                "ATTRIBUTION_SCHEDULE": SCHEDULE,
                 "ATTRIBUTION_SYNTHETIC_EVENTS": "300",
                 "ATTRIBUTION_HISTORY_DAYS": "2",
                 "ATTRIBUTION_TASK_RETRIES": "2",
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: list = []
         try:
             subprocess.run([*stack, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
-            outbox, number, next_landing = tmp / "outbox", 0, 0.0
+            outbox, number, next_landing, randomness = tmp / "outbox", 0, 0.0, random.Random(7)
             outbox.mkdir()
             while len(runs := _runs(tmp / "airflow")) < args.runs:
                 if time.monotonic() > started + args.runs * 150:
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                         batch = sorted(outbox.glob("events_*.csv"))[-1]
                     workspace.land(batch)
                     landed[kind] += 1
-                    next_landing = time.monotonic() + LANDING_EVERY_SECONDS
+                    next_landing = time.monotonic() + randomness.uniform(*LANDING_SECONDS)
                 if len(memory) < len(runs):  # one sample per finished run
                     memory.append(_services_rss(env))
                 time.sleep(2)
@@ -169,14 +172,16 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*stack, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         counts, zero = _checks(workspace)
 
-    failed = sum(state != "success" for state, _ in runs)
-    durations = sorted(d for _, d in runs if d is not None)
+    failed = sum(state != "success" for _, state, _ in runs)
+    durations = sorted(d for *_, d in runs if d is not None)
+    types = collections.Counter(run_type for run_type, *_ in runs)
     warm, last = memory[min(4, len(memory) - 1)], memory[-1]
     growth = {s: last.get(s, 0) - warm.get(s, 0) for s in warm}
     lines = [
-        f"Soak of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}: {len(runs)} scheduled runs in "
-        f"{(time.monotonic() - started) / 60:.0f} min, schedule `{SCHEDULE}`, a file landing every "
-        f"{LANDING_EVERY_SECONDS} s besides each run's own batch ({', '.join(f'{v} {k}' for k, v in landed.items())}).",
+        f"Soak of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}: {len(runs)} runs in "
+        f"{(time.monotonic() - started) / 60:.0f} min ({', '.join(f'{v} {k}' for k, v in types.items())}), default"
+        f" triggering; a file landing every {LANDING_SECONDS[0]}–{LANDING_SECONDS[1]} s at random besides the"
+        f" scheduled runs' own batches ({', '.join(f'{v} {k}' for k, v in landed.items())}).",
         "",
         "| Check | Value |",
         "|---|---|",

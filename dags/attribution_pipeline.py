@@ -1,13 +1,15 @@
 """
 ### Real-time marketing attribution
 
-Every few minutes: **generate** a synthetic GA4 batch (demo traffic; off when
-`ATTRIBUTION_SYNTHETIC_EVENTS=0`) and, on an empty embedded warehouse only, **seed_history** with
-GA4-shaped history → **load** every CSV batch waiting in the landing directory
-(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file) → **dbt**:
-one `dbt build` (`dbt_producer_watcher`) of staging, sessions, conversions, the attribution marts
-and their data tests → **publish** the marts for the dashboard. After the build, one task per model
-shows its result; publishing does not wait for them.
+A run starts **as soon as a CSV batch lands** (the triggerer watches the landing location) and on
+the cron schedule, the safety net. **generate** a synthetic GA4 batch (demo traffic, scheduled and
+manual runs only; off when `ATTRIBUTION_SYNTHETIC_EVENTS=0`) and, on an empty embedded warehouse only,
+**seed_history** with GA4-shaped history → **load** every CSV batch waiting in the landing directory
+(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file; when nothing
+was loaded since the last publish, the rest of the run is skipped) → **dbt**: one `dbt build`
+(`dbt_producer_watcher`) of staging, sessions, conversions, the attribution marts and their data
+tests → **publish** the marts for the dashboard. After the build, one task per model shows its
+result; publishing does not wait for them.
 
 Trigger it by hand with *Trigger DAG*: `synthetic_events` sets the batch size of this run and
 `full_refresh` rebuilds every model from scratch. Failed tasks alert on Slack (connection
@@ -24,16 +26,19 @@ from cosmos import DbtTaskGroup
 from attribution.alerts import recovery_alert, run_failure_alert, task_failure_alert
 from attribution.cosmos_config import build_then_watch, dbt_task_group_args
 from attribution.settings import load_settings
+from attribution.triggering import pipeline_schedule
 
 settings = load_settings()
 
 
 @dag(
     dag_id="attribution_pipeline",
-    schedule=settings.schedule,
+    schedule=pipeline_schedule(settings),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
-    max_active_runs=1,
+    # A landing starts a run while the last one's node tasks still show results; the writers below run
+    # one run at a time (max_active_tis_per_dag), so no two builds ever overlap, on either warehouse.
+    max_active_runs=2,
     dagrun_timeout=timedelta(minutes=settings.run_timeout_minutes),
     doc_md=__doc__,
     tags=["attribution", "ga4", "dbt", settings.target],
@@ -58,8 +63,8 @@ settings = load_settings()
 )
 def attribution_pipeline():
     @task
-    def generate(params: dict, data_interval_end: datetime | None = None) -> str:
-        """Write one synthetic batch into the landing directory."""
+    def generate(params: dict, dag_run, data_interval_end: datetime | None = None) -> str:
+        """Write one synthetic batch into the landing directory (not in runs a landing started)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from attribution.generator import write_batch
@@ -67,31 +72,36 @@ def attribution_pipeline():
 
         if params["synthetic_events"] == 0:
             raise AirflowSkipException("synthetic_events is 0: nothing to generate")
+        if dag_run.run_type == "asset_triggered":  # its batch would start the next run, and so on
+            raise AirflowSkipException("a landing started this run: it loads what landed")
         end = data_interval_end or datetime.now(UTC)
         return open_landing(settings).write(
             lambda directory: write_batch(directory, params["synthetic_events"], seed=int(end.timestamp()), end=end)
         )
 
-    @task(pool=settings.pool)
+    @task(pool=settings.pool, max_active_tis_per_dag=1)
     def seed_history() -> int:
         """Seed an empty embedded warehouse with GA4-shaped history (once; a no-op afterwards)."""
         from attribution.history import seed_history
 
         return seed_history(settings)
 
-    @task(trigger_rule="none_failed", pool=settings.pool)
-    def load(**context) -> list[dict]:
-        """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined."""
+    @task.short_circuit(trigger_rule="none_failed", pool=settings.pool, max_active_tis_per_dag=1)
+    def load(params: dict, **context) -> dict | None:
+        """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined. Returns
+        what the run builds, or None to skip the build and publish: nothing loaded since the last publish."""
         from attribution.alerts import quarantine_alert
-        from attribution.landing import load_pending
+        from attribution.landing import build_reason, load_pending
         from attribution.warehouse import connect
 
-        reports = [report.as_dict() for report in load_pending(settings, connect(settings))]
+        warehouse = connect(settings)
+        reports = [report.as_dict() for report in load_pending(settings, warehouse)]
         quarantine_alert(context, reports, settings.quarantine_alert_rate)
-        return reports
+        reason = build_reason(warehouse, full_refresh=params["full_refresh"])
+        return {"files": reports, "reason": reason} if reason else None
 
     # Before the node tasks that show the build's results, which share the pool but gate nothing.
-    @task(pool=settings.pool, priority_weight=100, weight_rule="absolute")
+    @task(pool=settings.pool, max_active_tis_per_dag=1, priority_weight=100, weight_rule="absolute")
     def publish(**context) -> dict[str, int]:
         """Publish the marts for the dashboard; the run has succeeded (a recovery message if it follows a failure)."""
         from attribution.warehouse import connect

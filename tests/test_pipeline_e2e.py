@@ -17,7 +17,7 @@ from attribution.dashboard.data import DashboardData, Filters
 from attribution.generator import write_batch
 from attribution.local_stack import VENV_BIN
 from attribution.settings import PROJECT_ROOT, Settings
-from attribution.warehouse import SERVED_RELATIONS
+from attribution.warehouse import SERVED_RELATIONS, connect
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 """Kept after the run (git-ignored): the dashboard's screenshot."""
@@ -139,11 +139,15 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
 
-    # Same files land again and the run generates nothing: nothing may change.
+    # Same files land again and the run generates nothing: nothing may change, and with nothing loaded
+    # since the last publish the run skips its build and publish.
+    served_at = connect(settings).served_at()
     shutil.copy(settings.archive_path / landed.name, settings.landing_path / landed.name)
     second = dags_test(env, {"synthetic_events": 0})  # the page stays open; its live panel refreshes
     assert second.returncode == 0, "second run failed"
     assert snapshot(settings) == before
+    assert connect(settings).served_at() == served_at, "nothing new: not published again"
+    assert "Skipping downstream tasks" in second.stdout + second.stderr
     assert not browser.find_elements("css selector", '[data-testid="stException"]')
     wait_for(browser, '[data-testid="stDataFrame"]', count=3)  # first vs last, campaigns, live events
     reloaded = open_dashboard(browser, dashboard_url)

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,8 @@ def _request(url: str, token: str | None = None, body: dict | None = None, metho
 def test_the_compose_services_run_the_pipeline_natively(tmp_path: Path):
     secrets = tmp_path / ".env"
     write_env(secrets, PROJECT_ROOT / ".env.example")
+    # Only landings start runs here (a yearly schedule), so the runs the test counts are the landings'.
+    secrets.write_text(f"{secrets.read_text()}ATTRIBUTION_SCHEDULE=0 0 1 1 *\n")
     dotenv = dict(line.split("=", 1) for line in secrets.read_text().splitlines() if "=" in line and line[0] != "#")
     resolved = compose_config(tmp_path / "compose", secrets.read_text())
     assert resolved.returncode == 0, resolved.stderr
@@ -188,10 +191,89 @@ def test_the_compose_services_run_the_pipeline_natively(tmp_path: Path):
             env = {**service_env(name), "HOSTNAME": socket.gethostname()}
             check = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
             assert check.returncode == 0, f"{name} healthcheck: {check.stdout[-2000:]} {check.stderr[-2000:]}"
+
+        _runs_on_landing(api, token, data / "landing")
+        _a_run_with_nothing_new_skips_its_build(api, token)
+        assert all(stack.alive().values()), stack.alive()
     finally:
         stack.stop()
         if pgroot:
             shutil.rmtree(pgroot, ignore_errors=True)
+
+
+def _runs(api: str, token: str) -> list[dict]:
+    return _request(f"{api}/api/v2/dags/{DAG_ID}/dagRuns?limit=100", token)["dag_runs"]
+
+
+def _wait_idle(api: str, token: str, landing: Path) -> list[dict]:
+    """Until no run is queued or running and nothing waits in the landing; every run so far."""
+
+    def idle() -> list[dict] | None:
+        runs = _runs(api, token)
+        return (
+            runs if not any(landing.glob("*.csv")) and all(r["state"] in ("success", "failed") for r in runs) else None
+        )
+
+    return _wait("the pipeline to go idle", idle, timeout=600, interval=2)
+
+
+def _task_states(api: str, token: str, run_id: str) -> dict[str, str]:
+    url = f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}/taskInstances"
+    return {t["task_id"]: t["state"] for t in _request(url, token)["task_instances"]}
+
+
+def _runs_on_landing(api: str, token: str, landing: Path) -> None:
+    """A batch that lands starts a run by itself; batches that land while it is busy wait together for one
+    next run. The triggerer watches the landing (no schedule fires in this test: .env sets a yearly one)."""
+    from attribution.generator import write_batch
+
+    seen = {r["dag_run_id"] for r in _wait_idle(api, token, landing)}
+    outbox = landing.parent / "outbox"
+    batches = [write_batch(outbox, 50, seed=seed, end=datetime.now(UTC)) for seed in (11, 12, 13, 14)]
+
+    def land(batch: Path) -> None:
+        batch.replace(landing / batch.name)  # the same file system: an atomic rename, as producers land
+
+    land(batches[0])
+    first = _wait("a run started by the landing", lambda: [r for r in _runs(api, token) if r["dag_run_id"] not in seen])
+    assert [r["run_type"] for r in first] == ["asset_triggered"], first
+    run_id = first[0]["dag_run_id"]
+    _wait("its load", lambda: _task_states(api, token, run_id).get("load") == "success", timeout=300)
+    for batch in batches[1:]:  # while its dbt build runs
+        land(batch)
+    assert _request(f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}", token)["state"] == "running"
+    runs = [r for r in _wait_idle(api, token, landing) if r["dag_run_id"] not in seen]
+    assert {(r["run_type"], r["state"]) for r in runs} == {("asset_triggered", "success")}, runs
+    loaded = [sorted(f["file_name"] for f in _loaded(api, token, r["dag_run_id"])) for r in runs]
+    assert sorted(b.name for b in batches[1:]) in loaded, f"landed while a run was busy, loaded together: {loaded}"
+    names = {batch.name for batch in batches}
+    assert [name for name in _ledger_files(landing.parent) if name in names] == sorted(names), "each loaded once"
+
+
+def _loaded(api: str, token: str, run_id: str) -> list[dict]:
+    """The files a run's load task loaded (its return value; none when it skipped the build)."""
+    url = (f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/load/xcomEntries/"
+           "return_value?deserialize=true&stringify=false")  # fmt: skip
+    value = _request(url, token)["value"]
+    return value["files"] if value else []
+
+
+def _ledger_files(data: Path) -> list[str]:
+    """The file names in the load ledger of the serving snapshot, one per ledger row."""
+    import duckdb
+
+    with duckdb.connect(str(data / "serving.duckdb"), read_only=True) as con:
+        return [name for (name,) in con.execute("select file_name from load_ledger order by file_name").fetchall()]
+
+
+def _a_run_with_nothing_new_skips_its_build(api: str, token: str) -> None:
+    body = {"logical_date": None, "conf": {"synthetic_events": 0}}
+    run = _request(f"{api}/api/v2/dags/{DAG_ID}/dagRuns", token, body)
+    run_url = f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
+    state = _wait("the run", lambda: (s := _request(run_url, token)["state"]) in ("success", "failed") and s, 600, 2)
+    assert state == "success", _failed_tasks(run_url, token)
+    states = _task_states(api, token, run["dag_run_id"])
+    assert (states["load"], states["dbt.dbt_producer_watcher"], states["publish"]) == ("success", "skipped", "skipped")
 
 
 def _failed_tasks(run_url: str, token: str) -> list:

@@ -93,6 +93,9 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
                 # `dbt run`, without the data tests: a failing test would pass on the retry. One try;
                 # the next scheduled run is the retry.
                 "retries": 0,
+                # The build writes the warehouse (one run's at a time); the node tasks only read its results.
+                "pool": settings.pool,
+                "max_active_tis_per_dag": 1,
             },
         ),
         "render_config": RenderConfig(
@@ -106,7 +109,11 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             # Failed and warning models and tests, for the alerts.
             "callback": collect_dbt_results,
             "install_deps": False,
-            "pool": settings.pool,
+            # The node tasks read the build's results, so they run side by side outside the writers'
+            # pool, and once: a retry would run the node's own dbt command (Cosmos's fallback), a writer.
+            "retries": 0,
+            "priority_weight": 1,
+            "weight_rule": "absolute",
             # The trigger form's `full_refresh` param reaches the build.
             "full_refresh": "{{ params.full_refresh }}",
         },

@@ -88,10 +88,12 @@ class GCSLanding:
         return self._hook
 
     def pending(self) -> list[str]:
-        names = self.hook.list(self.bucket, prefix=f"{self.prefix}/", delimiter="/")
+        # No delimiter: with one, the hook returns only the sub-prefixes once there is any, hiding the files.
+        names = self.hook.list(self.bucket, prefix=f"{self.prefix}/")
         return sorted(
             name for object_name in names
-            if (name := object_name.rpartition("/")[2]).endswith(".csv") and not name.startswith(".")
+            if "/" not in (name := object_name.removeprefix(f"{self.prefix}/"))
+            and name.endswith(".csv") and not name.startswith(".")
         )  # fmt: skip
 
     @contextmanager
@@ -153,6 +155,19 @@ def open_landing(settings: Settings) -> Landing:
     return LocalLanding(settings.landing_path, settings.archive_path, settings.rejected_path)
 
 
+def landing_location(settings: Settings) -> str:
+    """Where batches land, absolute: a ``gs://`` URI or a local directory (what the landing trigger watches)."""
+    return settings.landing_dir if settings.landing_is_remote else str(settings.landing_path)
+
+
+def landing_at(location: str) -> Landing:
+    """The landing at ``location`` as :func:`landing_location` gives it (what the landing trigger lists)."""
+    if "://" in location:
+        return GCSLanding(location)
+    directory = Path(location)
+    return LocalLanding(directory, directory.parent / "archive", directory.parent / "rejected")
+
+
 def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
     """Load every pending file, then move it out of the landing directory.
 
@@ -178,3 +193,20 @@ def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
         )
         reports.append(report)
     return reports
+
+
+def build_reason(warehouse: Warehouse, full_refresh: bool = False) -> str | None:
+    """Why a run must build and publish the models, or None: nothing was loaded since the last publish.
+
+    Compared through the ledger, not this run's files: a run that loaded but failed before publishing
+    leaves its rows unserved, and the next run builds them even with nothing new landed.
+    """
+    if full_refresh:
+        return "full refresh requested"
+    served_at = warehouse.served_at()
+    if served_at is None:
+        return "nothing published yet"
+    loaded_at = warehouse.last_loaded_at()
+    if loaded_at is not None and loaded_at > served_at:
+        return f"batches loaded since the last publish ({served_at:%Y-%m-%d %H:%M:%S} UTC)"
+    return None

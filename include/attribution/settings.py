@@ -66,7 +66,13 @@ class Settings:
     quarantine_alert_rate: float = _setting(
         0.05, "alert when a run quarantines more than this share of the rows it reads (or rejects a file)"
     )
-    schedule: str = _setting("*/5 * * * *", "the DAG's schedule (cron or preset)")
+    schedule: str = _setting(
+        "*/5 * * * *",
+        "the DAG's cron schedule: the safety net beside the runs each landing starts, and the demo's synthetic traffic",
+    )
+    landing_poll_seconds: float = _setting(
+        1.0, "how often the triggerer looks for landed batches, each starting a run; 0 = runs on the schedule only"
+    )
     run_timeout_minutes: int = _setting(
         30, "a run still going after this long fails and alerts (the deadline); its unfinished tasks stop"
     )
@@ -124,6 +130,8 @@ class Settings:
         if not re.match(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", self.duckdb_memory_limit):
             limit = self.duckdb_memory_limit
             raise SettingsError(f"{_env('duckdb_memory_limit')} must look like 2GB or 512MiB, got {limit!r}")
+        if self.landing_poll_seconds < 0:
+            raise SettingsError(f"{_env('landing_poll_seconds')} must be >= 0, got {self.landing_poll_seconds}")
         if not 0 <= self.quarantine_alert_rate <= 1:
             raise SettingsError(
                 f"{_env('quarantine_alert_rate')} must be between 0 and 1, got {self.quarantine_alert_rate}"

@@ -233,6 +233,9 @@ class BigQueryWarehouse:
             return None
         return _naive_utc(table.modified)
 
+    def last_loaded_at(self) -> datetime | None:
+        return _naive_utc(self._run(f"select max(loaded_at) as at from {self._table('load_ledger')}")[0]["at"])
+
     def publish(self) -> dict[str, int]:
         """On BigQuery the marts are the serving tables: report their sizes."""
         return {name: self._run(f"select count(*) as n from {self._table(name)}")[0]["n"] for name in SERVED_RELATIONS}

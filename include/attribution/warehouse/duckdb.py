@@ -143,6 +143,9 @@ class DuckDBWarehouse:
         with duckdb.connect(str(self.snapshot_path), read_only=True) as con:
             return con.execute("select published_at from published").fetchone()[0]
 
+    def last_loaded_at(self) -> datetime | None:
+        return self.query(f"select max(loaded_at) as at from {self.schema}.load_ledger")[0]["at"]
+
     def publish(self) -> dict[str, int]:
         """Copy the marts and the ledger into the serving snapshot and swap it in atomically.
 

@@ -59,6 +59,9 @@ class Warehouse(Protocol):
     def served_at(self) -> datetime | None:
         """When the served marts were last replaced (UTC, naive); None before the first publish."""
 
+    def last_loaded_at(self) -> datetime | None:
+        """When the last batch file was loaded or rejected (UTC, naive, from the ledger); None before any."""
+
 
 SERVED_RELATIONS = (
     "mart_attribution_credits",
