@@ -100,7 +100,7 @@ def attribution_pipeline():
         reason = build_reason(warehouse, full_refresh=params["full_refresh"])
         return {"files": reports, "reason": reason} if reason else None
 
-    # Before the node tasks that show the build's results, which share the pool but gate nothing.
+    # Ahead of any waiting writer: its weight is absolute and above any other task's.
     @task(pool=settings.pool, max_active_tis_per_dag=1, priority_weight=100, weight_rule="absolute")
     def publish(**context) -> dict[str, int]:
         """Publish the marts for the dashboard; the run has succeeded (a recovery message if it follows a failure)."""

@@ -1,10 +1,10 @@
 """When the pipeline runs: as soon as a batch lands (event-driven), with the cron schedule as a safety net.
 
 The triggerer runs :class:`LandingTrigger` for the DAG's landing asset; each batch file it has not
-signalled yet becomes an asset event, and the scheduler starts a run for it. With one active run at a
-time, the events that arrive while a run is busy wait together and start a single next run, which loads
-every file pending by then. The cron schedule still starts runs: it catches whatever a stopped triggerer
-missed and, in the demo, lands the synthetic traffic.
+signalled yet becomes an asset event, and the scheduler starts a run for it. Two runs may be active
+(the DAG's writing tasks still go one run at a time); the events that arrive while both are busy wait
+together and start a single next run, which loads every file pending by then. The cron schedule still
+starts runs: it catches whatever a stopped triggerer missed and, in the demo, lands the synthetic traffic.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class LandingTrigger(BaseEventTrigger):
                 log.warning("listing %s failed; retrying", self.landing_dir, exc_info=True)
             else:
                 landed = sorted(pending - signalled)
-                signalled = (signalled & pending) | pending
+                signalled = pending  # what left the landing is forgotten: landing again is a new batch
                 if landed:
                     yield TriggerEvent({"landed": landed})
             await asyncio.sleep(self.poll_seconds)

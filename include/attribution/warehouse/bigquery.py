@@ -234,7 +234,9 @@ class BigQueryWarehouse:
         return _naive_utc(table.modified)
 
     def last_loaded_at(self) -> datetime | None:
-        return _naive_utc(self._run(f"select max(loaded_at) as at from {self._table('load_ledger')}")[0]["at"])
+        return _naive_utc(
+            self._run(f"select max(loaded_at) as loaded_at from {self._table('load_ledger')}")[0]["loaded_at"]
+        )
 
     def publish(self) -> dict[str, int]:
         """On BigQuery the marts are the serving tables: report their sizes."""

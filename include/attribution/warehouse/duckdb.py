@@ -144,7 +144,7 @@ class DuckDBWarehouse:
             return con.execute("select published_at from published").fetchone()[0]
 
     def last_loaded_at(self) -> datetime | None:
-        return self.query(f"select max(loaded_at) as at from {self.schema}.load_ledger")[0]["at"]
+        return self.query(f"select max(loaded_at) as loaded_at from {self.schema}.load_ledger")[0]["loaded_at"]
 
     def publish(self) -> dict[str, int]:
         """Copy the marts and the ledger into the serving snapshot and swap it in atomically.
