@@ -314,7 +314,7 @@ def _utc_now() -> datetime:
 
 
 def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: datetime,
-              repeats: int = 3) -> tuple[list[Figure], list[float]]:  # fmt: skip
+              repeats: int = 3) -> list[Figure]:  # fmt: skip
     """The same 1 k-event batches land in the stack's workspace (a run starts for each) and, interleaved,
     in a copy of it loaded by the load script and built by a plain `dbt build`."""
     runs, baselines, baseline.build_seconds, memory = [], [], [], PeakMemory(stack.service_pids())
@@ -351,7 +351,7 @@ def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: dateti
                f" the producer task vs {plain_build:.1f} s plain"),
         Figure("Peak memory of the stack while runs go", peak / 2**20, 0, "MB", "reported", True,
                "every service of `make demo` and the task processes and dbt they start"),
-    ], baselines  # fmt: skip
+    ]  # fmt: skip
 
 
 def _conversion_ids(batch: Path) -> set[str]:
@@ -405,19 +405,17 @@ def bench_freshness(tmp: Path, stack: SchedulerStack, files: int = 12) -> list[F
 
 
 # --- cost grows with the batch, not the history -------------------------------------------------
-def bench_scaling(tmp: Path, small: Workspace, batch: Path, small_samples: list[float], end: datetime,
-                  repeats: int = 3) -> list[Figure]:  # fmt: skip
+def bench_scaling(tmp: Path, small: Workspace, batch: Path, end: datetime, repeats: int = 3) -> list[Figure]:
     large = Workspace(tmp / "history-5m")
     events = _seed_large_history(large, end - timedelta(minutes=30))
     large.land(_batch(tmp / "first-batch", BATCH_EVENTS, seed=1, end=end - timedelta(minutes=20)))
     full = [large.load_and_build()]  # the first build is a full build
     large.keep()
-    incremental, data_driven, every_node = [], [], []
-    for _ in range(repeats):
-        if len(small_samples) < repeats:  # without the run group: measure the small history here
-            small.restore()
-            small.land(batch)
-            small_samples.append(small.load_and_build())
+    small_samples, incremental, data_driven, every_node = [], [], [], []
+    for _ in range(repeats):  # the same batch on the small and the large history, interleaved
+        small.restore()
+        small.land(batch)
+        small_samples.append(small.load_and_build())
         large.restore()
         large.land(batch)
         incremental.append(large.load_and_build())
@@ -540,7 +538,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AIRFLOW_HOME"] = str(tmp / "airflow")
         if "parse" in groups:
             figures += bench_parse(tmp)
-        small_samples: list[float] = []
         if {"run", "scaling", "freshness"} & set(groups):
             small = Workspace(tmp / "history-50k")
             _seed_small_history(small, end - timedelta(minutes=30))
@@ -552,12 +549,11 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["AIRFLOW_HOME"] = str(tmp / "airflow-scheduler")
                 with SchedulerStack(tmp, small) as stack:
                     if "run" in groups:
-                        run_figures, _ = bench_run(tmp, stack, small.copy(tmp / "run-baseline"), end)
-                        figures += run_figures
+                        figures += bench_run(tmp, stack, small.copy(tmp / "run-baseline"), end)
                     if "freshness" in groups:
                         figures += bench_freshness(tmp, stack)
             if "scaling" in groups:
-                figures += bench_scaling(tmp, small, batch, small_samples, end)
+                figures += bench_scaling(tmp, small, batch, end)
         if "load" in groups:
             figures += bench_load(tmp, end)
     table = write_report(figures, args.out, time.perf_counter() - started)

@@ -150,9 +150,7 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
 
 
 def open_landing(settings: Settings) -> Landing:
-    if settings.landing_is_remote:
-        return GCSLanding(settings.landing_dir)
-    return LocalLanding(settings.landing_path, settings.archive_path, settings.rejected_path)
+    return landing_at(landing_location(settings))
 
 
 def landing_location(settings: Settings) -> str:
