@@ -37,7 +37,14 @@ from attribution.generator import write_batch
 from attribution.history import FLAT_SCHEMA, export_shape_sql, history_events, insert_events
 from attribution.landing import load_pending
 from attribution.local_stack import airflow_env
-from attribution.settings import DBT_EXECUTABLE, DBT_PROJECT_DIR, GA4_HISTORY_TABLE, PROJECT_ROOT, load_settings
+from attribution.settings import (
+    DBT_EXECUTABLE,
+    DBT_PROJECT_DIR,
+    GA4_HISTORY_TABLE,
+    PER_RUN_TEST_EXCLUDE,
+    PROJECT_ROOT,
+    load_settings,
+)
 from attribution.warehouse import connect
 
 BATCH_EVENTS = 1_000
@@ -139,10 +146,10 @@ class Workspace:
         return self.root.with_name(f"{self.root.name}.dbt-target")
 
     def dbt_build(self, *flags: str) -> None:
-        """A plain `dbt build` with the pipeline's dbt environment (data tests in, unit tests out)."""
+        """A plain `dbt build` with the pipeline's dbt environment and selection (its data tests in, unit tests out)."""
         env = self.env | self.settings.dbt_env()
         command = [str(DBT_EXECUTABLE), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
-                   str(self.dbt_target)]  # fmt: skip
+                   str(self.dbt_target), "--exclude", *PER_RUN_TEST_EXCLUDE]  # fmt: skip
         _check([*command, *flags], env, DBT_PROJECT_DIR)
 
     def data_driven_share(self) -> tuple[float, float, set[str]]:

@@ -55,9 +55,9 @@ def run(args: list[str], env: dict[str, str], timeout: float = 900) -> subproces
     return result
 
 
-def dags_test(env: dict[str, str], conf: dict | None = None):
+def dags_test(env: dict[str, str], conf: dict | None = None, dag_id: str = DAG_ID):
     """One run as the trigger form would start it (params in the run's conf)."""
-    args = [str(VENV_BIN / "airflow"), "dags", "test", DAG_ID]
+    args = [str(VENV_BIN / "airflow"), "dags", "test", dag_id]
     if conf:
         args += ["--conf", json.dumps(conf)]
     return run(args, env)

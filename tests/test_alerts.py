@@ -41,11 +41,13 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slack_receiver():
-    _Receiver.posts, _Receiver.delay = [], 0.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    # A class of its own per test: a slow post still in flight from an earlier test lands in that
+    # test's list, not in this one's.
+    receiver = type("Receiver", (_Receiver,), {"posts": [], "delay": 0.0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", _Receiver
+    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", receiver
     server.shutdown()
 
 
@@ -115,37 +117,77 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
         "ATTRIBUTION_TASK_RETRIES": "1",
         "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
     }
-    # A GA4 history event without an event name: stg_ga4_events builds, its not_null test fails.
-    connect(settings).ensure_schema()
-    [event] = generate_events(1, seed=5, end=datetime.now(UTC) - timedelta(hours=2))
-    insert_into_duckdb(settings.warehouse_path, [export_row({**event, "event_name": None})], tmp_path)
-
-    failed = dags_test(env, {"synthetic_events": 50})
-    assert failed.returncode != 0
-    assert len(_texts(receiver)) == 1, _texts(receiver)
-    [alert] = _texts(receiver)
-    assert "task `dbt.dbt_producer_watcher` failed" in alert
-    assert "dbt test `not_null_stg_ga4_events_event_name` fail: Got 1 result" in alert
-
-    # The runbook's fix: correct the data, rebuild with full_refresh. A batch with half its rows bad
-    # lands too, one of its good rows from an unknown device class (a dbt test that only warns).
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("delete from raw.ga4_events where event_name is null")
+    now = int(datetime.now(UTC).timestamp() * 1e6)
     header = ",".join(COLUMN_NAMES)
+    settings.landing_path.mkdir(parents=True)
+    (settings.landing_path / "order.csv").write_text(
+        f"{header}\nv1,{now},page_view,u1,1,google,cpc,,,,,,\np1,{now + 1},purchase,u1,1,,,,T1,20.0,,,\n"
+    )
+    assert dags_test(env, {"synthetic_events": 0}).returncode == 0
+    receiver.posts.clear()  # a recovery message, if an earlier test left a failure behind
+    # A hand edit gone wrong: the newest conversion twice. The next batch converts nothing, so the
+    # build's own rows of int_conversions are still those, and each run tests the keys of its rows.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("""
+            insert into main.int_conversions
+            select * from main.int_conversions order by _events_loaded_at desc, conversion_id limit 1
+        """)
+    (settings.landing_path / "browsing.csv").write_text(f"{header}\nb1,{now},page_view,u-new,1,,,,,,,,\n")
+
+    failed = dags_test(env, {"synthetic_events": 0})
+    assert failed.returncode != 0
+    [alert] = _texts(receiver)
+    assert "*attribution_pipeline* task `dbt.dbt_producer_watcher` failed" in alert
+    assert "dbt test `unique_int_conversions_conversion_id` fail: Got 1 result" in alert
+
+    # The runbook's fix: rebuild with full_refresh. A batch with half its rows bad lands too.
     (settings.landing_path / "half-bad.csv").write_text(
         "\n".join([header, *(f"bad{i},not-a-timestamp,page_view,u{i},1,,,,,,,," for i in range(5)),
-                   *(f"ok{i},{int(datetime.now(UTC).timestamp() * 1e6)},page_view,u{i},1,,,,,,,," for i in range(4)),
-                   f"ok4,{int(datetime.now(UTC).timestamp() * 1e6)},page_view,u4,1,,,,,,,toaster,"])
+                   *(f"ok{i},{now},page_view,u{i},1,,,,,,,," for i in range(5))])
         + "\n"
     )  # fmt: skip
     receiver.posts.clear()
-    recovered = dags_test(env, {"synthetic_events": 0, "full_refresh": True})
-    assert recovered.returncode == 0
-    quarantine, warning, recovery = _texts(receiver)
+    assert dags_test(env, {"synthetic_events": 0, "full_refresh": True}).returncode == 0
+    quarantine, recovery = _texts(receiver)
     assert "5 of 10 rows quarantined (50.0%, threshold 5.0%)" in quarantine
+    assert "*attribution_pipeline* recovered: run `manual__" in recovery and "succeeded after `manual__" in recovery
+
+
+def test_column_checks_run_on_every_row_in_the_data_quality_dag_and_alert_there(
+    airflow_home, attribution_env, settings, slack_receiver, tmp_path: Path
+):
+    url, receiver = slack_receiver
+    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    # A GA4 history event without an event name, and a streamed event from an unknown device class.
+    connect(settings).ensure_schema()
+    [event] = generate_events(1, seed=5, end=datetime.now(UTC) - timedelta(hours=2))
+    insert_into_duckdb(settings.warehouse_path, [export_row({**event, "event_name": None})], tmp_path)
+    now = int(datetime.now(UTC).timestamp() * 1e6)
+    header = ",".join(COLUMN_NAMES)
+    settings.landing_path.mkdir(parents=True)
+    (settings.landing_path / "toaster.csv").write_text(f"{header}\nt1,{now},page_view,u1,1,,,,,,,toaster,\n")
+    # Each run checks keys, relationships and reconciliations on its own rows: it publishes.
+    assert dags_test(env, {"synthetic_events": 50}).returncode == 0
+    assert not [text for text in _texts(receiver) if ":red_circle:" in text or "warned" in text]
+    receiver.posts.clear()
+
+    failed = dags_test(env, dag_id="attribution_data_quality")
+    assert failed.returncode != 0
+    warning, alert = _texts(receiver)
     assert "dbt tests warned\ndbt test `accepted_values_stg_streamed_events_device_category" in warning
     assert "warn: Got 1 result, configured to warn if != 0" in warning
-    assert "recovered: run `manual__" in recovery and "succeeded after `manual__" in recovery
+    assert "*attribution_data_quality* task `whole_table_tests` failed" in alert
+    assert "dbt test `not_null_stg_ga4_events_event_name` fail: Got 1 result" in alert
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("delete from raw.ga4_events where event_name is null")
+    assert dags_test(env, {"synthetic_events": 0, "full_refresh": True}).returncode == 0
+    receiver.posts.clear()
+    assert dags_test(env, dag_id="attribution_data_quality").returncode == 0
+    warning, recovery = _texts(receiver)
+    assert "dbt tests warned" in warning  # the toaster is still there: a warning, not a failure
+    # Recovery is per DAG: the pipeline never failed, the quality DAG did.
+    assert "*attribution_data_quality* recovered: run `manual__" in recovery
 
 
 def test_a_locked_warehouse_is_retried_with_backoff_then_alerts_once(

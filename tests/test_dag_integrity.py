@@ -32,6 +32,23 @@ def test_no_import_errors(dag_bag):
     assert DAG_ID in dag_bag.dag_ids
 
 
+def test_the_data_quality_dag_runs_every_test_on_every_row_in_the_writers_pool(dag_bag, dag):
+    settings = load_settings()
+    quality = dag_bag.dags["attribution_data_quality"]
+    assert quality.catchup is False and quality.max_active_runs == 1
+    assert quality.on_failure_callback is not None
+    [task] = quality.tasks
+    assert task.task_type == "DbtTestLocalOperator"
+    assert task.vars == {"whole_table_tests": True}
+    assert not task.exclude and not task.select, "every data test"
+    assert task.pool == settings.pool and task.priority_weight == 1
+    assert task.on_failure_callback and task.on_success_callback, "alerts, and says when it recovers"
+    # What the pipeline's build leaves to it.
+    flags = dag.get_task("dbt.dbt_producer_watcher").dbt_cmd_flags
+    excluded = flags[flags.index("--exclude") + 1 :]
+    assert {"tag:whole_table", "test_name:not_null", "test_name:accepted_values"} <= set(excluded)
+
+
 def test_schedule_tags_and_defaults(dag):
     assert dag.catchup is False
     assert dag.max_active_runs == 2

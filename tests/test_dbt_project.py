@@ -77,6 +77,28 @@ def test_build_on_loaded_batches_and_marts_reconcile(loaded: Settings, attributi
 WITHOUT_UNIT_TESTS = ("--exclude", "resource_type:unit_test")
 
 
+def test_each_build_tests_the_rows_it_wrote_and_the_quality_check_every_row(
+    loaded: Settings, attribution_env: dict[str, str]
+):
+    assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
+    with duckdb.connect(str(loaded.warehouse_path)) as con:
+        # A conversion written by an earlier build, twice (its watermark is behind the newest build's).
+        con.execute("""
+            insert into int_conversions
+            select * replace (_events_loaded_at - interval 1 hour as _events_loaded_at)
+            from int_conversions order by conversion_id limit 1
+        """)
+    test = ("test", "-s", "unique_int_conversions_conversion_id")
+    assert dbt(attribution_env, *test) == 0, "an old row is the hourly check's, not the build's"
+    assert dbt(attribution_env, *test, "--vars", "{whole_table_tests: true}") == 1
+    with duckdb.connect(str(loaded.warehouse_path)) as con:
+        # The same duplicate among the newest build's rows: the build's own check finds it.
+        con.execute("""
+            update int_conversions set _events_loaded_at = (select max(_events_loaded_at) from int_conversions)
+        """)
+    assert dbt(attribution_env, *test) == 1
+
+
 def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
     settings: Settings, attribution_env: dict[str, str], tmp_path
 ):

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 SLACK_CONN_ID = "slack_alerts"
 ERROR_LINES = 8
 SLACK_TIMEOUT_SECONDS = 10
-FAILING_VARIABLE = "attribution_pipeline_failing"
+# Per DAG: "<dag_id>_failing" holds the run whose failure alerted, until one of its runs succeeds.
+FAILING_VARIABLE_SUFFIX = "_failing"
 """Airflow Variable holding the run id of the last failure alert, until a run succeeds again."""
 DBT_FAILURES_KEY, DBT_WARNINGS_KEY = "dbt_failures", "dbt_warnings"
 
@@ -63,31 +64,32 @@ def task_failure_alert(context: dict[str, Any]) -> None:
         f"```{_error_excerpt(context.get('exception') or 'no exception recorded')}```"
     )
     _deliver(text, context)
-    _remember_failure(ti.run_id)
+    _remember_failure(ti.dag_id, ti.run_id)
 
 
-def _remember_failure(run_id: str) -> None:
+def _remember_failure(dag_id: str, run_id: str) -> None:
     from airflow.sdk import Variable
 
     try:
-        Variable.set(FAILING_VARIABLE, run_id)
+        Variable.set(dag_id + FAILING_VARIABLE_SUFFIX, run_id)
     except Exception:
         log.exception("Could not record the failure; the recovery message will not be sent")
 
 
 def recovery_alert(context: dict[str, Any]) -> None:
-    """Called by the run's last task when it succeeds: one message if a failure was alerted before."""
+    """Called by the run's last task when it succeeds: one message if a failure of the same DAG was
+    alerted before."""
     from airflow.sdk import Variable
 
+    ti = context["ti"]
     try:
-        failed_run = Variable.get(FAILING_VARIABLE, default=None)
+        failed_run = Variable.get(ti.dag_id + FAILING_VARIABLE_SUFFIX, default=None)
         if failed_run is None:
             return
-        Variable.delete(FAILING_VARIABLE)
+        Variable.delete(ti.dag_id + FAILING_VARIABLE_SUFFIX)
     except Exception:
         log.exception("Could not read the failure record; no recovery message (the run's outcome is unaffected)")
         return
-    ti = context["ti"]
     _deliver(f":large_green_circle: *{ti.dag_id}* recovered: run `{ti.run_id}` succeeded after `{failed_run}` failed",
              context)  # fmt: skip
 

@@ -19,7 +19,13 @@ from cosmos import (
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
 from attribution.alerts import collect_dbt_results
-from attribution.settings import DBT_EXECUTABLE, DBT_MANIFEST_PATH, DBT_PROJECT_DIR, Settings
+from attribution.settings import (
+    DBT_EXECUTABLE,
+    DBT_MANIFEST_PATH,
+    DBT_PROJECT_DIR,
+    PER_RUN_TEST_EXCLUDE,
+    Settings,
+)
 
 PROFILE_NAME = "attribution"
 
@@ -87,8 +93,9 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             dbt_executable_path=str(DBT_EXECUTABLE),
             setup_operator_args={
                 # With TestBehavior.NONE Cosmos limits the build to models, seeds and snapshots; the
-                # data tests belong in it too.
-                "dbt_cmd_flags": ["--resource-type", "test"],
+                # data tests belong in it too, except those the data-quality DAG runs. (Not through
+                # RenderConfig.exclude: Cosmos's own selector knows no test_name: method.)
+                "dbt_cmd_flags": ["--resource-type", "test", "--exclude", *PER_RUN_TEST_EXCLUDE],
                 # Cosmos skips a retried producer and lets every model task run its own model with
                 # `dbt run`, without the data tests: a failing test would pass on the retry. One try;
                 # the next scheduled run is the retry.
@@ -117,6 +124,27 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
             # The trigger form's `full_refresh` param reaches the build.
             "full_refresh": "{{ params.full_refresh }}",
         },
+    }
+
+
+def whole_table_tests_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for the data-quality DAG's ``DbtTestLocalOperator``: every data test on every
+    row (var ``whole_table_tests``; each run's build tests only the rows it wrote, and leaves out
+    ``PER_RUN_TEST_EXCLUDE``). dbt opens the embedded warehouse for writing, so it takes the writers'
+    pool, after any waiting pipeline task (lowest absolute weight). A failing test fails the task,
+    whose alert names it (``collect_dbt_results``)."""
+    return {
+        "project_dir": DBT_PROJECT_DIR,
+        "profile_config": profile_config(settings),
+        "dbt_executable_path": str(DBT_EXECUTABLE),
+        "invocation_mode": InvocationMode.SUBPROCESS,
+        "env": settings.dbt_env(),
+        "vars": {"whole_table_tests": True},
+        "install_deps": False,
+        "callback": collect_dbt_results,
+        "pool": settings.pool,
+        "priority_weight": 1,
+        "weight_rule": "absolute",
     }
 
 

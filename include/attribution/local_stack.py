@@ -23,6 +23,7 @@ from pathlib import Path
 from attribution.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
 
 DAG_ID = "attribution_pipeline"
+QUALITY_DAG_ID = "attribution_data_quality"  # every data test on every row, hourly
 HOST, PORT = "127.0.0.1", 8080
 BASE_URL = f"http://{HOST}:{PORT}"
 ADMIN_USER = "admin"
@@ -192,8 +193,9 @@ def start() -> int:
     _wait("the API server", lambda: _request("GET", "/api/v2/monitor/health"), timeout=180)
     password = admin_password(env)
     token = _request("POST", "/auth/token", body={"username": ADMIN_USER, "password": password})["access_token"]
-    _wait(f"{DAG_ID} to be parsed", lambda: _request("GET", f"/api/v2/dags/{DAG_ID}", token), timeout=180)
-    _request("PATCH", f"/api/v2/dags/{DAG_ID}", token, {"is_paused": False})
+    for dag_id in (DAG_ID, QUALITY_DAG_ID):
+        _wait(f"{dag_id} to be parsed", lambda d=dag_id: _request("GET", f"/api/v2/dags/{d}", token), timeout=180)
+        _request("PATCH", f"/api/v2/dags/{dag_id}", token, {"is_paused": False})
     run = _request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", token, {"logical_date": None})
     run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
     print(f"triggered run {run['dag_run_id']}; waiting for it to finish…")
