@@ -32,7 +32,7 @@ from run import Workspace, machine, nearest_rank, replace_block
 
 from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
-from attribution.local_stack import SERVICES, _pid_file, airflow_env
+from attribution.local_stack import DAG_ID, QUALITY_DAG_ID, SERVICES, _pid_file, airflow_env
 from attribution.settings import PROJECT_ROOT
 
 LANDING_SECONDS = (5, 40)
@@ -53,12 +53,13 @@ def _services_rss(env: dict[str, str]) -> dict[str, float]:
     return usage
 
 
-def _runs(airflow_home: Path) -> list[tuple[str, str, float | None]]:
-    """(run type, state, duration in seconds) of every finished DAG run so far."""
+def _runs(airflow_home: Path, dag_id: str = DAG_ID) -> list[tuple[str, str, float | None]]:
+    """(run type, state, duration in seconds) of every finished run of ``dag_id`` so far."""
     with sqlite3.connect(airflow_home / "airflow.db") as db:
         rows = db.execute(
-            """select run_type, state, start_date, end_date from dag_run where state in ('success', 'failed')
-               order by id"""
+            """select run_type, state, start_date, end_date from dag_run
+               where dag_id = ? and state in ('success', 'failed') order by id""",
+            [dag_id],
         ).fetchall()
     return [
         (
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             subprocess.run([*stack, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         counts, zero = _checks(workspace)
+        quality = _runs(tmp / "airflow", QUALITY_DAG_ID)
 
     failed = sum(state != "success" for _, state, _ in runs)
     durations = sorted(d for *_, d in runs if d is not None)
@@ -186,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "| Check | Value |",
         "|---|---|",
         f"| Failed runs | {failed} |",
+        f"| Data-quality runs (every test, every row) / failed | {len(quality)} / "
+        f"{sum(state != 'success' for _, state, _ in quality)} |",
         f"| Run duration p50 / p95 / max | {statistics.median(durations):.0f} / "
         f"{nearest_rank(durations, 0.95):.0f} / {durations[-1]:.0f} s |",
         *(f"| {name} | {value:,} |" for name, value in {**counts, **zero}.items()),

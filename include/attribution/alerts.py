@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 SLACK_CONN_ID = "slack_alerts"
 ERROR_LINES = 8
 SLACK_TIMEOUT_SECONDS = 10
-# Per DAG: "<dag_id>_failing" holds the run whose failure alerted, until one of its runs succeeds.
 FAILING_VARIABLE_SUFFIX = "_failing"
-"""Airflow Variable holding the run id of the last failure alert, until a run succeeds again."""
+"""Airflow Variable ``<dag_id>_failing``: the run id of the DAG's last failure alert, until one of its
+runs succeeds again."""
 DBT_FAILURES_KEY, DBT_WARNINGS_KEY = "dbt_failures", "dbt_warnings"
 
 
