@@ -4,8 +4,18 @@ SHELL := /bin/bash
 
 PYTHON ?= python3.11
 UV_VERSION := 0.13.8
-# uv never downloads an interpreter: the machine's Python 3.11 is used.
+# The machine's Python 3.11 when it has one: uv never downloads an interpreter then. Without one, uv
+# finds another 3.11 or installs its own managed 3.11; where it cannot, setup says what to install.
+ifneq ($(shell command -v $(PYTHON) 2>/dev/null),)
 export UV_PYTHON_DOWNLOADS := never
+VENV_PYTHON := $(PYTHON)
+else
+export UV_PYTHON_DOWNLOADS := automatic
+VENV_PYTHON := 3.11
+endif
+NO_PYTHON := make setup needs Python 3.11 and found none ($(PYTHON) is missing and uv could not download one): install it (Debian/Ubuntu: apt install python3.11 python3.11-venv) or name it with make PYTHON=/path/to/python3.11
+# $(call make_venv,dir): a virtualenv on that interpreter, once.
+make_venv = test -x $(1)/bin/python || $(UV) venv --quiet --python $(VENV_PYTHON) $(1) || { echo "$(NO_PYTHON)" >&2; exit 1; }
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 DBT_VENV := .venv-dbt
@@ -14,32 +24,32 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop dashboard run-once dbt env test lint pytest test-packages bench soak clean
+.PHONY: help setup lock demo stop dashboard run-once dbt env test test-compose lint pytest test-packages compose-packages bench soak clean
 
 help:  ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.synced $(DBT_VENV)/.synced dbt/target/manifest.json dbt/target/index.html  ## Install both environments, build the dbt manifest and docs (idempotent)
 
 .tools/bin/uv:
-	$(PYTHON) -m venv .tools
+	$(or $(shell command -v $(PYTHON) python3 2>/dev/null | head -1),$(error $(NO_PYTHON))) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 # The .pth file puts `include/` on the path: the DAG, the tests and the CLIs import `attribution`.
 $(VENV)/.synced: requirements.lock | $(UV)
-	test -x $(PY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	@$(call make_venv,$(VENV))
 	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet requirements.lock
 	echo "$(CURDIR)/include" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/attribution-include.pth
 	touch $@
 
 $(DBT_VENV)/.synced: requirements-dbt.lock | $(UV)
-	test -x $(DBT_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(DBT_VENV)
+	@$(call make_venv,$(DBT_VENV))
 	VIRTUAL_ENV=$(DBT_VENV) $(UV) pip sync --quiet requirements-dbt.lock
 	touch $@
 
 # Test-only: the BigQuery and Cloud Storage emulators (see tests/emulators.py).
 $(EMULATOR_VENV)/.synced: requirements-emulator.lock | $(UV)
-	test -x $(EMULATOR_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(EMULATOR_VENV)
+	@$(call make_venv,$(EMULATOR_VENV))
 	VIRTUAL_ENV=$(EMULATOR_VENV) $(UV) pip sync --quiet requirements-emulator.lock
 	touch $@
 
@@ -54,15 +64,21 @@ dbt/target/index.html: dbt/target/manifest.json
 	$(PY) -m attribution.dbt_cli docs generate --no-compile --empty-catalog --quiet
 
 # Test-only system packages: Debian's Chromium and its WebDriver for the browser tests, Debian's
-# docker-compose to validate docker-compose.yaml (`config` needs no Docker engine), PostgreSQL and
-# Redis to run the compose topology as local processes.
-TEST_PACKAGES := chromium chromium-driver docker-compose postgresql redis-server
-TEST_COMMANDS := chromium chromedriver docker-compose pg_ctlcluster redis-server
+# docker-compose to validate docker-compose.yaml (`config` needs no Docker engine). The compose test
+# adds a Docker engine (docker.io, containerd, runc) and debootstrap for its stand-in base images.
+TEST_PACKAGES := chromium chromium-driver docker-compose
+TEST_COMMANDS := chromium chromedriver docker-compose
+COMPOSE_PACKAGES := docker.io containerd runc docker-compose debootstrap
+COMPOSE_COMMANDS := dockerd containerd runc docker-compose debootstrap
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-test-packages:
-	@for c in $(TEST_COMMANDS); do command -v $$c >/dev/null || missing=1; done; test -z "$$missing" || { \
+# $(call apt_install,commands,packages): install the packages when one of the commands is missing.
+apt_install = for c in $(1); do command -v $$c >/dev/null || missing=1; done; test -z "$$missing" || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES); }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(2); }
+test-packages:
+	@$(call apt_install,$(TEST_COMMANDS),$(TEST_PACKAGES))
+compose-packages:
+	@$(call apt_install,$(COMPOSE_COMMANDS),$(COMPOSE_PACKAGES))
 
 env: $(VENV)/.synced  ## Write .env for docker compose with fresh secrets (keeps values already set)
 	$(PY) -m attribution.compose_env
@@ -96,6 +112,9 @@ pytest: setup $(EMULATOR_VENV)/.synced test-packages
 	$(VENV)/bin/pytest
 
 test: lint pytest  ## Lint, then the whole test suite
+
+test-compose: setup test-packages compose-packages  ## Build the image, run docker-compose.yaml in a Docker engine of its own (stand-in base images)
+	$(VENV)/bin/pytest -m compose --capture=tee-sys tests/docker
 
 bench: setup  ## Performance figures against same-run baselines; writes BENCHMARKS.md (~10 min)
 	$(PY) benchmarks/run.py $(ARGS)

@@ -91,12 +91,17 @@ def test_make_env_generates_real_secrets_once(tmp_path: Path):
     assert write_env(tmp_path / "other.env", PROJECT_ROOT / ".env.example") != generated, "fresh every time"
 
 
-def test_the_dockerfile_builds_on_the_locked_airflow_and_runs_unprivileged():
+def test_the_dockerfile_installs_the_locks_exactly_on_the_locked_airflow_and_runs_unprivileged():
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     locked = re.search(r"^apache-airflow==(\S+)$", (PROJECT_ROOT / "requirements.lock").read_text(), re.M).group(1)
-    assert f"FROM apache/airflow:{locked}-python3.11" in dockerfile
-    for step in ("-r requirements.lock", "-r requirements-dbt.lock", "dbt_cli parse", "docs generate"):
+    assert f"ARG AIRFLOW_IMAGE=apache/airflow:{locked}-python3.11\nFROM ${{AIRFLOW_IMAGE}}" in dockerfile
+    # Both locks installed as written (`uv pip sync`, no resolution), by the uv that `make setup` uses.
+    for step in ("uv pip sync --quiet requirements.lock", "uv pip sync --quiet requirements-dbt.lock",
+                 "dbt_cli parse", "docs generate"):  # fmt: skip
         assert step in dockerfile
+    assert "pip install -r" not in dockerfile
+    uv_version = re.search(r"^UV_VERSION := (\S+)$", (PROJECT_ROOT / "Makefile").read_text(), re.M).group(1)
+    assert f"ARG UV_VERSION={uv_version}\n" in dockerfile
     assert [line for line in dockerfile.splitlines() if line.startswith("USER")][-1] == "USER airflow"
     ignored = (PROJECT_ROOT / ".dockerignore").read_text().split()
     assert {".env", ".venv", ".venv-dbt", "data", ".airflow"} <= set(ignored)

@@ -1,7 +1,7 @@
 """The landing trigger on a real directory and on the Cloud Storage emulator, and the schedule it makes.
 
 The trigger runs here as the triggerer runs it: its ``run()`` iterated in an event loop. The scheduler
-and triggerer around it are exercised in ``tests/test_topology.py`` and by ``make bench``.
+and triggerer around it are exercised by ``make test-compose`` (tests/docker) and ``make bench``.
 """
 
 from __future__ import annotations
