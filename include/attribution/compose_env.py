@@ -25,7 +25,8 @@ GENERATORS = {
 }
 
 
-def _values(path: Path) -> dict[str, str]:
+def read_env(path: Path) -> dict[str, str]:
+    """The ``KEY=value`` pairs of an env file (none when it does not exist)."""
     if not path.exists():
         return {}
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
@@ -34,7 +35,7 @@ def _values(path: Path) -> dict[str, str]:
 
 def write_env(target: Path, example: Path) -> dict[str, str]:
     """Write ``target`` from ``example``, keeping values already in ``target``; returns what was generated."""
-    existing, generated, lines = _values(target), {}, []
+    existing, generated, lines = read_env(target), {}, []
     for line in example.read_text().splitlines():
         key, sep, value = line.partition("=")
         if line.startswith("#") or not sep:
@@ -45,7 +46,7 @@ def write_env(target: Path, example: Path) -> dict[str, str]:
         if not value and key in GENERATORS:
             value = generated[key] = GENERATORS[key]()
         lines.append(f"{key}={value}")
-    lines += [f"{key}={value}" for key, value in existing.items() if key not in _values(example)]
+    lines += [f"{key}={value}" for key, value in existing.items() if key not in read_env(example)]
     target.write_text("\n".join(lines) + "\n")
     target.chmod(0o600)
     return generated

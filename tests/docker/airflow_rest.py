@@ -45,12 +45,16 @@ def unpause(api: str, token: str, dag_id: str = DAG_ID) -> None:
     request(f"{api}/api/v2/dags/{dag_id}", token, {"is_paused": False}, method="PATCH")
 
 
+def run_url(api: str, run_id: str) -> str:
+    return f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}"
+
+
 def run_to_success(api: str, token: str, conf: dict, timeout: float = 900) -> str:
     """Trigger a run with ``conf``, wait for it to end, require success; its run id."""
     run = request(f"{api}/api/v2/dags/{DAG_ID}/dagRuns", token, {"logical_date": None, "conf": conf})
-    run_url = f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run['dag_run_id'])}"
-    state = wait("the run", lambda: (s := request(run_url, token)["state"]) in ("success", "failed") and s, timeout, 2)
-    assert state == "success", failed_tasks(run_url, token)
+    url = run_url(api, run["dag_run_id"])
+    state = wait("the run", lambda: (s := request(url, token)["state"]) in ("success", "failed") and s, timeout, 2)
+    assert state == "success", failed_tasks(url, token)
     return run["dag_run_id"]
 
 
@@ -70,8 +74,7 @@ def wait_idle(api: str, token: str, landing: Path) -> list[dict]:
 
 
 def task_states(api: str, token: str, run_id: str) -> dict[str, str]:
-    url = f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}/taskInstances"
-    return {t["task_id"]: t["state"] for t in request(url, token)["task_instances"]}
+    return {t["task_id"]: t["state"] for t in request(f"{run_url(api, run_id)}/taskInstances", token)["task_instances"]}
 
 
 def runs_on_landing(api: str, token: str, landing: Path) -> None:
@@ -93,7 +96,7 @@ def runs_on_landing(api: str, token: str, landing: Path) -> None:
     wait("its load", lambda: task_states(api, token, run_id).get("load") == "success", timeout=300)
     for batch in batches[1:]:  # while its dbt build runs
         land(batch)
-    assert request(f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}", token)["state"] == "running"
+    assert request(run_url(api, run_id), token)["state"] == "running"
     new_runs = [r for r in wait_idle(api, token, landing) if r["dag_run_id"] not in seen]
     assert {(r["run_type"], r["state"]) for r in new_runs} == {("asset_triggered", "success")}, new_runs
     files = [sorted(f["file_name"] for f in loaded(api, token, r["dag_run_id"])) for r in new_runs]
@@ -104,8 +107,7 @@ def runs_on_landing(api: str, token: str, landing: Path) -> None:
 
 def loaded(api: str, token: str, run_id: str) -> list[dict]:
     """The files a run's load task loaded (its return value; none when it skipped the build)."""
-    url = (f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}/taskInstances/load/xcomEntries/"
-           "return_value?deserialize=true&stringify=false")  # fmt: skip
+    url = f"{run_url(api, run_id)}/taskInstances/load/xcomEntries/return_value?deserialize=true&stringify=false"
     value = request(url, token)["value"]
     return value["files"] if value else []
 

@@ -49,6 +49,10 @@ def _docker_cli() -> str:
 ENGINE_RUN_DIRS = (Path("/run/docker"), Path("/run/containerd"))
 
 
+def _mount_points() -> list[str]:
+    return [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+
+
 @dataclass(frozen=True)
 class HostState:
     """What of the host an engine could leave changed: links, firewall rules, IP forwarding, mounts, run dirs."""
@@ -67,7 +71,7 @@ class HostState:
             links=frozenset(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
             rules="\n".join(line for line in rules.splitlines() if not line.startswith("#")),  # drop timestamps
             ip_forward=Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
-            mounts=frozenset(line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()),
+            mounts=frozenset(_mount_points()),
             run_dirs=frozenset(path for path in ENGINE_RUN_DIRS if path.exists()),
         )
 
@@ -110,8 +114,7 @@ class DockerEngine:
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for mount in reversed(mounts):  # dockerd leaves its exec root's netns/default mounted
+        for mount in reversed(_mount_points()):  # dockerd leaves its exec root's netns/default mounted
             if mount.startswith(f"{self.run_dir}/"):
                 subprocess.run(["umount", "--lazy", mount], check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)

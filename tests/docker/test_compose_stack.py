@@ -35,7 +35,7 @@ from browser import chromium, open_dashboard
 from conftest import click_figures_from_marts
 from docker_engine import PROJECT_IMAGE, DockerEngine, HostState
 
-from attribution.compose_env import write_env
+from attribution.compose_env import read_env, write_env
 from attribution.settings import PROJECT_ROOT, load_settings
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]  # a cold first build takes minutes
@@ -133,7 +133,7 @@ def stack(engine: DockerEngine, images, tmp_path_factory):
     for volume in ("data", "logs"):  # as a user makes them before `up`
         (work / volume).mkdir()
         os.chown(work / volume, HOST_UID, 0)
-    dotenv = dict(line.split("=", 1) for line in (work / ".env").read_text().splitlines() if line[:1].isalpha())
+    dotenv = read_env(work / ".env")
     env = {**engine.env, "ATTRIBUTION_IMAGE": PROJECT_IMAGE, "ATTRIBUTION_DATA_DIR": str(work / "data"),
            "AIRFLOW_LOGS_DIR": str(work / "logs")}  # fmt: skip
     stack = ComposeStack(engine, work, env, dotenv)
