@@ -8,7 +8,7 @@ twice). Afterwards: every run succeeded, no event_id twice in the warehouse or t
 row reconciles (rows_read = loaded + duplicate + quarantined) and every loaded row is accounted for,
 and the long-running processes' memory stayed flat. The figures go to BENCHMARKS.md.
 
-    make soak                 # 50 runs, about 40 minutes
+    make soak                 # 50 runs, about 30 minutes
     make soak ARGS="--runs 5" # a shorter one
 """
 
@@ -69,6 +69,22 @@ def _runs(airflow_home: Path, dag_id: str = DAG_ID) -> list[tuple[str, str, floa
         )
         for run_type, state, start, end in rows
     ]
+
+
+def _failed_task_logs(airflow_home: Path, dag_id: str) -> list[str]:
+    """The last lines of the log of every failed task instance of ``dag_id``: why a run failed."""
+    with sqlite3.connect(airflow_home / "airflow.db") as db:
+        failed = db.execute(
+            "select run_id, task_id, try_number from task_instance where dag_id = ? and state = 'failed'", [dag_id]
+        ).fetchall()
+    reports = []
+    for run_id, task_id, try_number in failed:
+        log = airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        lines = [
+            line for path in sorted(log.glob(f"attempt={try_number}*.log")) for line in path.read_text().splitlines()
+        ]
+        reports.append(f"{dag_id} {run_id} {task_id}:\n" + "\n".join(lines[-40:]))
+    return reports
 
 
 def _bad_batch(directory: Path, number: int) -> Path:
@@ -173,8 +189,12 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([*stack, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         counts, zero = _checks(workspace)
         quality = _runs(tmp / "airflow", QUALITY_DAG_ID)
+        failure_logs = [
+            log for dag_id in (DAG_ID, QUALITY_DAG_ID) for log in _failed_task_logs(tmp / "airflow", dag_id)
+        ]
 
     failed = sum(state != "success" for _, state, _ in runs)
+    quality_failed = sum(state != "success" for _, state, _ in quality)
     durations = sorted(d for *_, d in runs if d is not None)
     types = collections.Counter(run_type for run_type, *_ in runs)
     warm, last = memory[min(4, len(memory) - 1)], memory[-1]
@@ -188,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "| Check | Value |",
         "|---|---|",
         f"| Failed runs | {failed} |",
-        f"| Data-quality runs (every test, every row) / failed | {len(quality)} / "
-        f"{sum(state != 'success' for _, state, _ in quality)} |",
+        f"| Data-quality runs (every test, every row) / failed | {len(quality)} / {quality_failed} |",
         f"| Run duration p50 / p95 / max | {statistics.median(durations):.0f} / "
         f"{nearest_rank(durations, 0.95):.0f} / {durations[-1]:.0f} s |",
         *(f"| {name} | {value:,} |" for name, value in {**counts, **zero}.items()),
@@ -202,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines)
     replace_block(args.out, "soak", report)
     print(report)
-    return 1 if failed or any(zero.values()) else 0
+    print(*failure_logs, sep="\n\n", file=sys.stderr)
+    return 1 if failed or quality_failed or any(zero.values()) else 0
 
 
 if __name__ == "__main__":

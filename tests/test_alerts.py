@@ -158,6 +158,12 @@ def test_column_checks_run_on_every_row_in_the_data_quality_dag_and_alert_there(
 ):
     url, receiver = slack_receiver
     env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    # A fresh stack starts both DAGs together: before the first publish there is nothing to test.
+    before_any_build = dags_test(env, dag_id="attribution_data_quality")
+    assert before_any_build.returncode == 0, before_any_build.stdout[-3000:]
+    output = before_any_build.stdout + before_any_build.stderr
+    assert "Condition result is False" in output and "tasks_skipped=1" in output, output[-3000:]
+    assert not receiver.posts
     # A GA4 history event without an event name, and a streamed event from an unknown device class.
     connect(settings).ensure_schema()
     [event] = generate_events(1, seed=5, end=datetime.now(UTC) - timedelta(hours=2))

@@ -37,7 +37,9 @@ def test_the_data_quality_dag_runs_every_test_on_every_row_in_the_writers_pool(d
     quality = dag_bag.dags["attribution_data_quality"]
     assert quality.catchup is False and quality.max_active_runs == 1
     assert quality.on_failure_callback is not None
-    [task] = quality.tasks
+    assert sorted(t.task_id for t in quality.tasks) == ["published_once", "whole_table_tests"]
+    task = quality.get_task("whole_table_tests")
+    assert task.upstream_task_ids == {"published_once"}, "nothing to test before the first publish"
     assert task.task_type == "DbtTestLocalOperator"
     assert task.vars == {"whole_table_tests": True}
     assert not task.exclude and not task.select, "every data test"

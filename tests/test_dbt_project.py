@@ -99,6 +99,29 @@ def test_each_build_tests_the_rows_it_wrote_and_the_quality_check_every_row(
     assert dbt(attribution_env, *test) == 1
 
 
+def test_the_hourly_check_between_a_runs_load_and_its_build_finds_nothing_missing(
+    loaded: Settings, attribution_env: dict[str, str]
+):
+    """The data-quality DAG takes the writers' pool whenever it is free, also between a run's load and
+    its build: conversions loaded but not built yet are not lost ones."""
+    assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
+    write_batch(loaded.landing_path, 3_000, seed=200, end=datetime(2026, 11, 20, 13, tzinfo=UTC))
+    [report] = load_pending(loaded, connect(loaded))
+    with duckdb.connect(str(loaded.warehouse_path), read_only=True) as con:
+        unbuilt = con.execute(
+            "select count(*) from stg_streamed_events where file_name = ? and event_name = 'purchase'",
+            [report.file_name],
+        ).fetchone()[0]
+    assert unbuilt > 0
+    whole = ("--vars", "{whole_table_tests: true}")
+    assert dbt(attribution_env, "test", *WITHOUT_UNIT_TESTS, *whole) == 0
+    with duckdb.connect(str(loaded.warehouse_path)) as con:  # a conversion the build did lose
+        con.execute(
+            "delete from mart_first_click where conversion_id = (select min(conversion_id) from mart_first_click)"
+        )
+    assert dbt(attribution_env, "test", "-s", "assert_marts_reconcile_with_staging", *whole) == 1
+
+
 def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
     settings: Settings, attribution_env: dict[str, str], tmp_path
 ):

@@ -3,6 +3,10 @@
 -- user or a session, and streamed events) and their revenue (a transaction's first occurrence).
 -- Unattributable conversions count under (unattributed), so nothing is lost between staging and the
 -- marts (docs/ga4.md). Returns each relation / model whose totals differ.
+-- In the hourly data-quality DAG (var whole_table_tests), streamed events count once a build has seen
+-- their load (at or before int_conversions' watermark): that DAG may run between a pipeline run's load
+-- and its build (the writers' pool is free between tasks), and a batch not built yet is no loss. A
+-- run's own build sees every load, so there the test reads every staged event.
 
 with
 
@@ -25,6 +29,11 @@ staged_events as (
         purchase_revenue,
         event_timestamp
     from {{ ref('stg_streamed_events') }}
+    {%- if var('whole_table_tests', false) %}
+        where loaded_at <= (
+            select max(built._events_loaded_at) from {{ ref('int_conversions') }} as built
+        )
+    {%- endif %}
 
 ),
 
