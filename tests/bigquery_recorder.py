@@ -23,8 +23,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from servers import in_thread
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 _JOBS = re.compile(r"^(?:/upload)?/bigquery/v2/projects/([^/]+)/(jobs|queries)$")
@@ -131,13 +133,5 @@ def _handler(upstream: str, recorder: Recorder) -> type[BaseHTTPRequestHandler]:
 def recording(upstream: str) -> Iterator[tuple[str, Recorder]]:
     """A proxy on a free port of 127.0.0.1 in front of ``upstream``; yields (its endpoint, the recorder)."""
     recorder = Recorder()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream, recorder))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="bigquery-recorder", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", recorder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with in_thread(_handler(upstream, recorder)) as server:
+        yield f"http://127.0.0.1:{server.server_port}", recorder

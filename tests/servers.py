@@ -1,4 +1,5 @@
-"""Real servers as test fixtures: started on a free port on 127.0.0.1, stopped (whole process group) after."""
+"""Real servers as test fixtures: started on a free port on 127.0.0.1, stopped after (a process by its whole
+process group, a thread by shutting its server down)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -17,6 +20,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server of this process on a free port of 127.0.0.1, in a thread; shut down and closed after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=handler.__name__, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 @contextmanager

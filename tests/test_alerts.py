@@ -3,10 +3,9 @@
 import json
 import os
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -14,6 +13,7 @@ import duckdb
 import pytest
 from conftest import dags_test, run, run_once
 from ga4_fixture import export_row, insert_into_duckdb
+from servers import in_thread
 
 from attribution.events import COLUMN_NAMES
 from attribution.generator import generate_events
@@ -44,11 +44,8 @@ def slack_receiver():
     # A class of its own per test: a slow post still in flight from an earlier test lands in that
     # test's list, not in this one's.
     receiver = type("Receiver", (_Receiver,), {"posts": [], "delay": 0.0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", receiver
-    server.shutdown()
+    with in_thread(receiver) as server:
+        yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", receiver
 
 
 def _slack(url: str) -> str:
@@ -272,32 +269,30 @@ def test_a_service_account_key_never_reaches_logs_or_alerts(airflow_home, attrib
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    token_endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _RevokedKeyTokenEndpoint)
-    threading.Thread(target=token_endpoint.serve_forever, daemon=True).start()
-    url, receiver = slack_receiver
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    keyfile = {
-        "type": "service_account",
-        "project_id": "attribution-test",
-        "private_key_id": "0123456789abcdef",
-        "private_key": key.decode(),
-        "client_email": "pipeline@attribution-test.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": f"http://127.0.0.1:{token_endpoint.server_port}/token",
-    }
-    connection = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(keyfile)}}
-    env = {
-        **airflow_home,
-        **attribution_env,
-        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
-        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(connection),
-        "ATTRIBUTION_TARGET": "bigquery",
-        "ATTRIBUTION_BQ_PROJECT": "attribution-test",
-    }
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
-    token_endpoint.shutdown()
+    with in_thread(_RevokedKeyTokenEndpoint) as token_endpoint:
+        url, receiver = slack_receiver
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        keyfile = {
+            "type": "service_account",
+            "project_id": "attribution-test",
+            "private_key_id": "0123456789abcdef",
+            "private_key": key.decode(),
+            "client_email": "pipeline@attribution-test.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": f"http://127.0.0.1:{token_endpoint.server_port}/token",
+        }
+        connection = {"conn_type": "google_cloud_platform", "extra": {"keyfile_dict": json.dumps(keyfile)}}
+        env = {
+            **airflow_home,
+            **attribution_env,
+            "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+            "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(connection),
+            "ATTRIBUTION_TARGET": "bigquery",
+            "ATTRIBUTION_BQ_PROJECT": "attribution-test",
+        }
+        result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
     assert result.returncode != 0
     [alert] = _texts(receiver)
     assert "`load` failed" in alert and "invalid_grant" in alert

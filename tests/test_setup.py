@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from servers import in_thread
 
 from attribution.settings import PROJECT_ROOT
 
@@ -26,22 +27,17 @@ def test_setup_without_python_3_11_asks_uv_for_one_then_says_what_to_install(tmp
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     uv = shutil.which("uv") or str(PROJECT_ROOT / ".tools" / "bin" / "uv")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(uv).parent}:{os.environ['PATH']}",
-        "UV_PYTHON_PREFERENCE": "only-managed",  # as on a machine with no Python 3.11 at all
-        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
-        "UV_PYTHON_INSTALL_MIRROR": f"http://127.0.0.1:{server.server_port}",
-    }
-    try:
+    with in_thread(Mirror) as server:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(uv).parent}:{os.environ['PATH']}",
+            "UV_PYTHON_PREFERENCE": "only-managed",  # as on a machine with no Python 3.11 at all
+            "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
+            "UV_PYTHON_INSTALL_MIRROR": f"http://127.0.0.1:{server.server_port}",
+        }
         command = [shutil.which("make") or "make", "setup", "PYTHON=/nonexistent/python3.11"]
         setup = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert setup.returncode != 0
     assert any("cpython-3.11" in path for path in asked), f"uv did not try to download a 3.11: {asked}"
     last_line = setup.stderr.strip().splitlines()[-2]  # then make's own "Error 1" line
