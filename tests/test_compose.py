@@ -59,6 +59,16 @@ def test_the_airflow_services_share_one_distributed_configuration(config, env_fi
     assert config["services"]["airflow-worker"]["command"] == "celery worker"
 
 
+def test_both_stacks_notice_a_task_ending_within_a_second(config, tmp_path: Path):
+    # A task's supervisor checks for its process's exit only when its wait times out: at Airflow's
+    # default of 5 s, a skipped task (generate, in every run a landing starts) held up load that long.
+    from attribution.local_stack import airflow_env
+
+    assert airflow_env({"AIRFLOW_HOME": str(tmp_path)})["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
+    for name in AIRFLOW_SERVICES:
+        assert config["services"][name]["environment"]["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
+
+
 def test_ports_are_published_on_localhost_only(config):
     published = {name: service.get("ports", []) for name, service in config["services"].items()}
     assert published.pop("airflow-apiserver") == ["127.0.0.1:8080:8080/tcp"]

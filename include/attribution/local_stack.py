@@ -76,6 +76,10 @@ def airflow_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # Airflow defaults to 32 worker processes; two cores want a handful.
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # A task's supervisor notices its process has exited only when its wait times out, after up to
+        # this many seconds (default 5): a skipped or failed task ends that late, and every task holds
+        # its worker slot that long. 1 s costs a heartbeat a second per running task.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{BASE_URL}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__API__BASE_URL": BASE_URL,
