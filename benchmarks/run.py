@@ -339,7 +339,9 @@ def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: dateti
         stack.wait_idle()
         # The run that built it, the first to build: a cron tick may have started one too, which then
         # found nothing new, or built again when its load came between this build and its publish.
-        run = next(r for r in stack.runs_since(landed) if _producer_state(r) not in (None, "skipped"))
+        run = next((r for r in stack.runs_since(landed) if _producer_state(r) not in (None, "skipped")), None)
+        if run is None:
+            raise SystemExit(f"no run built {batch.name}")
         if run["state"] != "success":
             raise SystemExit(f"the run for {batch.name} ended {run['state']}")
         tasks = run["tasks"]

@@ -269,11 +269,11 @@ def test_a_service_account_key_never_reaches_logs_or_alerts(airflow_home, attrib
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    url, receiver = slack_receiver
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with in_thread(_RevokedKeyTokenEndpoint) as token_endpoint:
-        url, receiver = slack_receiver
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
         keyfile = {
             "type": "service_account",
             "project_id": "attribution-test",
