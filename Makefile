@@ -24,7 +24,13 @@ PY := $(VENV)/bin/python
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -path dbt/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print 2>/dev/null)
 ARGS ?=
 
-.PHONY: help setup lock demo stop dashboard run-once dbt env test test-compose lint pytest test-packages compose-packages bench soak clean
+# Test tiers (tests/tiers.py): the fast tier is every test that needs none of these markers.
+FAST_TIER := not (dbt or airflow or bigquery or browser or debian or compose)
+# The heavy tiers wait on processes much of the time (Airflow's loops, the emulator, dbt starting): two
+# workers on two cores, each test file on one worker (its module fixtures built once).
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup lock demo stop dashboard run-once dbt env test test-fast test-compose lint pytest test-packages compose-packages bench soak clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,12 +112,15 @@ dbt: setup  ## dbt against the configured target, e.g. make dbt ARGS="build -s m
 lint: setup  ## ruff and sqlfluff
 	$(VENV)/bin/ruff check dags include plugins tests benchmarks
 	$(VENV)/bin/ruff format --check dags include plugins tests benchmarks
-	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint models macros tests
+	cd dbt && ../$(DBT_VENV)/bin/sqlfluff lint --processes 2 models macros tests
+
+test-fast: lint  ## Lint and the tests that need no dbt, Airflow, emulator, browser or Docker (about a minute)
+	$(VENV)/bin/pytest -m "$(FAST_TIER)"
 
 pytest: setup $(EMULATOR_VENV)/.synced test-packages
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile
 
-test: lint pytest  ## Lint, then the whole test suite
+test: lint pytest  ## Lint, then every test but the compose stack's (about 15 minutes)
 
 test-compose: setup test-packages compose-packages  ## Build the image, run docker-compose.yaml in a Docker engine of its own (stand-in base images)
 	$(VENV)/bin/pytest -m compose --capture=tee-sys tests/docker

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from attribution.ga4_export import SCHEMA
 from attribution.generator import write_batch
 from attribution.history import FLAT_SCHEMA, export_shape_sql, history_events, insert_events
 from attribution.landing import load_pending
-from attribution.local_stack import DAG_ID, airflow_env
 from attribution.settings import (
     DBT_EXECUTABLE,
     DBT_PROJECT_DIR,
@@ -45,6 +43,9 @@ from attribution.settings import (
     PROJECT_ROOT,
     load_settings,
 )
+from attribution.stack.api import AirflowClient, parse_time
+from attribution.stack.environment import ADMIN_USER, BASE_URL, DAG_ID, admin_password, airflow_env
+from attribution.stack.supervisor import service_pids
 from attribution.warehouse import connect
 
 BATCH_EVENTS = 1_000
@@ -268,16 +269,17 @@ class PeakMemory:
 
 class SchedulerStack:
     """`make demo`'s stack (API server, scheduler, dag-processor, triggerer, dashboard; LocalExecutor) on a
-    copy of a workspace, with default settings: runs start when a batch lands, and on the cron schedule."""
+    copy of a workspace, with default settings: runs start when a batch lands, and on the cron schedule.
+    What its runs did comes from Airflow's REST API."""
 
     def __init__(self, tmp: Path, base: Workspace):
         self.workspace = base.copy(tmp / "scheduled")
         self.env = airflow_env(self.workspace.env | {"AIRFLOW_HOME": str(tmp / "airflow-scheduler")})
-        self.db = Path(self.env["AIRFLOW_HOME"]) / "airflow.db"
         self.warehouse = connect(self.workspace.settings)
 
     def __enter__(self) -> SchedulerStack:
         _check([sys.executable, "-m", "attribution.local_stack", "start"], self.env)  # awaits a first run
+        self.api = AirflowClient.login(BASE_URL, ADMIN_USER, admin_password(self.env))
         self.wait_idle()
         return self
 
@@ -285,41 +287,26 @@ class SchedulerStack:
         _check([sys.executable, "-m", "attribution.local_stack", "stop"], self.env)
 
     def service_pids(self) -> list[int]:
-        return [int(path.read_text()) for path in (Path(self.env["AIRFLOW_HOME"]) / "run").glob("*.pid")]
-
-    def _query(self, sql: str, *params) -> list[tuple]:
-        with sqlite3.connect(self.db) as db:
-            return db.execute(sql, params).fetchall()
+        return list(service_pids(self.env).values())
 
     def wait_idle(self, timeout: float = 600) -> None:
         """Until no run is queued or running and no batch waits in the landing."""
         deadline = time.monotonic() + timeout
-        while self._query("select 1 from dag_run where state in ('queued', 'running')") or any(
-            p.suffix == ".csv" for p in self.workspace.settings.landing_path.iterdir()
-        ):
+        while self.api.active_runs() or any(p.suffix == ".csv" for p in self.workspace.settings.landing_path.iterdir()):
             if time.monotonic() > deadline:
                 raise SystemExit("the scheduler left a run going or a batch waiting")
             time.sleep(0.5)
 
     def runs_since(self, since: datetime) -> list[dict]:
-        """Runs queued after ``since`` (UTC): run type, state, and their tasks' start and end."""
-        at = datetime.fromisoformat
+        """Runs queued after ``since``: run type, state, and their tasks' start and end."""
         runs = []
-        for run_id, run_type, state, queued in self._query(
-            "select run_id, run_type, state, queued_at from dag_run where dag_id = ? and queued_at > ?"
-            " order by queued_at",
-            DAG_ID,
-            since.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        ):
-            tasks = {task_id: (at(start), at(end) if end else None, task_state) for task_id, start, end, task_state in
-                     self._query("select task_id, start_date, end_date, state from task_instance where run_id = ?"
-                                 " and start_date is not null", run_id)}  # fmt: skip
-            runs.append({"type": run_type, "state": state, "queued": at(queued), "tasks": tasks})
-        return runs
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+        for run in self.api.runs(DAG_ID):
+            if (queued := parse_time(run["queued_at"])) is None or queued <= since:
+                continue
+            tasks = {t["task_id"]: (parse_time(t["start_date"]), parse_time(t["end_date"]), t["state"])
+                     for t in self.api.task_instances(DAG_ID, run["dag_run_id"]) if t["start_date"]}  # fmt: skip
+            runs.append({"type": run["run_type"], "state": run["state"], "queued": queued, "tasks": tasks})
+        return sorted(runs, key=lambda r: r["queued"])
 
 
 def _producer_state(run: dict) -> str | None:
@@ -334,7 +321,7 @@ def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: dateti
     runs, baselines, baseline.build_seconds, memory = [], [], [], PeakMemory(stack.service_pids())
     for i in range(repeats):
         batch = _batch(tmp / f"run-batch-{i}", BATCH_EVENTS, seed=20 + i, end=end + timedelta(minutes=i))
-        landed = _utc_now()
+        landed = datetime.now(UTC)
         stack.workspace.land(batch)
         stack.wait_idle()
         # The run that built it, the first to build: a cron tick may have started one too, which then
@@ -387,7 +374,7 @@ def bench_freshness(tmp: Path, stack: SchedulerStack, files: int = 12) -> list[F
     randomness = random.Random(5)
     pending: dict[str, tuple[float, set[str]]] = {}
     freshness: list[float] = []
-    since, landed_count, seed, next_landing = _utc_now(), 0, 100, time.monotonic()
+    since, landed_count, seed, next_landing = datetime.now(UTC), 0, 100, time.monotonic()
     deadline = time.monotonic() + files * 20 + 300
     while (landed_count < files or pending) and time.monotonic() < deadline:
         if landed_count < files and time.monotonic() >= next_landing:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,10 @@ from run import Workspace, machine, nearest_rank, replace_block
 
 from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
-from attribution.local_stack import DAG_ID, QUALITY_DAG_ID, SERVICES, _pid_file, airflow_env
 from attribution.settings import PROJECT_ROOT
+from attribution.stack.api import AirflowClient, parse_time
+from attribution.stack.environment import ADMIN_USER, BASE_URL, DAG_ID, QUALITY_DAG_ID, admin_password, airflow_env
+from attribution.stack.supervisor import service_pids
 
 LANDING_SECONDS = (5, 40)
 
@@ -42,49 +43,34 @@ LANDING_SECONDS = (5, 40)
 def _services_rss(env: dict[str, str]) -> dict[str, float]:
     """Resident memory (MB) of each long-running service: its process and children (workers, gunicorn)."""
     usage = {}
-    for service in SERVICES:
-        path = _pid_file(env, service)
-        if not path.exists():
-            continue
+    for service, pid in service_pids(env).items():
         try:
-            root = psutil.Process(int(path.read_text()))
+            root = psutil.Process(pid)
             usage[service] = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
         except psutil.Error:
             continue
     return usage
 
 
-def _runs(airflow_home: Path, dag_id: str = DAG_ID) -> list[tuple[str, str, float | None]]:
+def _runs(api: AirflowClient, dag_id: str = DAG_ID) -> list[tuple[str, str, float | None]]:
     """(run type, state, duration in seconds) of every finished run of ``dag_id`` so far."""
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        rows = db.execute(
-            """select run_type, state, start_date, end_date from dag_run
-               where dag_id = ? and state in ('success', 'failed') order by id""",
-            [dag_id],
-        ).fetchall()
-    return [
-        (
-            run_type,
-            state,
-            (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() if start and end else None,
-        )
-        for run_type, state, start, end in rows
-    ]
+    runs = []
+    for run in api.runs(dag_id):
+        if run["state"] not in ("success", "failed"):
+            continue
+        start, end = parse_time(run["start_date"]), parse_time(run["end_date"])
+        runs.append((run["run_type"], run["state"], (end - start).total_seconds() if start and end else None))
+    return runs
 
 
-def _failed_task_logs(airflow_home: Path, dag_id: str) -> list[str]:
+def _failed_task_logs(api: AirflowClient, dag_id: str) -> list[str]:
     """The last lines of the log of every failed task instance of ``dag_id``: why a run failed."""
-    with sqlite3.connect(airflow_home / "airflow.db") as db:
-        failed = db.execute(
-            "select run_id, task_id, try_number from task_instance where dag_id = ? and state = 'failed'", [dag_id]
-        ).fetchall()
     reports = []
-    for run_id, task_id, try_number in failed:
-        log = airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-        lines = [
-            line for path in sorted(log.glob(f"attempt={try_number}*.log")) for line in path.read_text().splitlines()
-        ]
-        reports.append(f"{dag_id} {run_id} {task_id}:\n" + "\n".join(lines[-40:]))
+    for run in api.runs(dag_id, state="failed"):
+        for task in api.task_instances(dag_id, run["dag_run_id"]):
+            if task["state"] == "failed":
+                lines = api.task_log(dag_id, run["dag_run_id"], task["task_id"], task["try_number"]).splitlines()
+                reports.append(f"{dag_id} {run['dag_run_id']} {task['task_id']}:\n" + "\n".join(lines[-40:]))
     return reports
 
 
@@ -169,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         runs: list = []
         try:
             subprocess.run([*stack, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+            api = AirflowClient.login(BASE_URL, ADMIN_USER, admin_password(env))
             outbox, number, next_landing, randomness = tmp / "outbox", 0, 0.0, random.Random(7)
             outbox.mkdir()
-            while len(runs := _runs(tmp / "airflow")) < args.runs:
+            while len(runs := _runs(api)) < args.runs:
                 if time.monotonic() > started + args.runs * 150:
                     raise SystemExit(f"soak: only {len(runs)} runs finished in time")
                 if time.monotonic() >= next_landing:
@@ -189,13 +176,11 @@ def main(argv: list[str] | None = None) -> int:
                 if len(memory) < len(runs):  # one sample per finished run
                     memory.append(_services_rss(env))
                 time.sleep(2)
+            quality = _runs(api, QUALITY_DAG_ID)
+            failure_logs = [log for dag_id in (DAG_ID, QUALITY_DAG_ID) for log in _failed_task_logs(api, dag_id)]
         finally:
             subprocess.run([*stack, "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         counts, zero = _checks(workspace)
-        quality = _runs(tmp / "airflow", QUALITY_DAG_ID)
-        failure_logs = [
-            log for dag_id in (DAG_ID, QUALITY_DAG_ID) for log in _failed_task_logs(tmp / "airflow", dag_id)
-        ]
 
     failed = sum(state != "success" for _, state, _ in runs)
     quality_failed = sum(state != "success" for _, state, _ in quality)

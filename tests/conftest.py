@@ -15,11 +15,18 @@ import pytest
 # Airflow reads AIRFLOW_HOME when first imported: point it at a throwaway home before any test does.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-from attribution.local_stack import DAG_ID, VENV_BIN
 from attribution.settings import PROJECT_ROOT, Settings, load_settings
+from attribution.stack.environment import DAG_ID, VENV_BIN
 
 PY = Path(sys.executable)
+# The tests' own dbt commands write their artefacts to a directory of this process (a worker's, when
+# tests run in parallel), never to the project's dbt/target, the manifest Cosmos renders the DAG from.
+# Airflow commands run without these (see `run`): Cosmos's dbt keeps its own target directory.
+DBT_ARTEFACTS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")
+DBT_TARGET = Path(tempfile.mkdtemp(prefix="dbt-target-"))
+os.environ["DBT_TARGET_PATH"] = str(DBT_TARGET)
+os.environ["DBT_LOG_PATH"] = str(DBT_TARGET / "logs")
+pytest_plugins = ["tiers"]  # the test tiers and their enforcement
 
 
 @pytest.fixture
@@ -41,7 +48,7 @@ def settings(attribution_env: dict[str, str]) -> Settings:
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated Airflow home (SQLite) shared by the end-to-end tests; returns its environment."""
-    from attribution.local_stack import airflow_env, init
+    from attribution.stack.environment import airflow_env, init
 
     env = airflow_env({**os.environ, "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow"))})
     init(env)
@@ -50,6 +57,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def run(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
     """Run a command from the project root and capture its output (shown when a test fails)."""
+    env = {name: value for name, value in env.items() if name not in DBT_ARTEFACTS}
     result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     print(result.stdout[-20000:], result.stderr[-20000:], sep="\n")
     return result

@@ -27,7 +27,7 @@ def in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPSe
     """An HTTP server of this process on a free port of 127.0.0.1, in a thread; shut down and closed after."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=handler.__name__, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=handler.__name__, daemon=True)
     thread.start()
     try:
         yield server

@@ -1,15 +1,19 @@
-"""The Airflow UI's additions, served by a real API server: the dashboard link and the project's dbt docs."""
+"""A real API server: the Airflow UI's additions (the dashboard link, the project's dbt docs) and the REST
+client that the command line, bench, soak and the compose test drive a stack with."""
 
 import json
 import urllib.request
 
 import pytest
 from browser import chromium, wait_for
+from conftest import run
 from servers import free_port, serving
 
-from attribution.local_stack import ADMIN_USER, VENV_BIN, admin_password
+from attribution.stack import api
+from attribution.stack.api import AirflowClient
+from attribution.stack.environment import ADMIN_USER, DAG_ID, VENV_BIN, admin_password
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +53,7 @@ def test_the_ui_lists_the_dashboard_link_and_the_dbt_docs(api_server):
     assert views["dbt docs (attribution)"]["href"] == "/cosmos/attribution/dbt_docs_index.html"
 
 
+@pytest.mark.browser
 def test_the_dbt_docs_are_browsable_inside_airflow(api_server, tmp_path):
     url, _ = api_server
     status, manifest = _get(f"{url}/cosmos/attribution/manifest.json")
@@ -57,3 +62,23 @@ def test_the_dbt_docs_are_browsable_inside_airflow(api_server, tmp_path):
         browser.get(f"{url}/cosmos/attribution/dbt_docs_index.html")
         # The docs app loads the manifest and catalog through the plugin and lists the project's models.
         assert wait_for(browser, "[href='#!/model/model.attribution.mart_first_click']")
+
+
+def test_the_rest_client_unpauses_triggers_and_reads_runs(api_server, monkeypatch):
+    url, env = api_server
+    # No scheduler here: the DAGs reach the API once serialized, and a triggered run stays queued.
+    assert run([str(VENV_BIN / "airflow"), "dags", "reserialize"], env).returncode == 0
+    client = AirflowClient.login(url, ADMIN_USER, admin_password(env))
+    client.unpause(DAG_ID, timeout=60)
+    assert client.request(f"/api/v2/dags/{DAG_ID}")["is_paused"] is False
+    run_ids = [client.trigger(DAG_ID, {"synthetic_events": n}) for n in (0, 1)]
+    monkeypatch.setattr(api, "PAGE", 1)  # every page is followed
+    every = client.runs(DAG_ID)
+    assert [r["dag_run_id"] for r in every if r["dag_run_id"] in run_ids] == run_ids, "oldest first"
+    assert client.run(DAG_ID, run_ids[1])["conf"] == {"synthetic_events": 1}
+    assert {r["dag_run_id"] for r in client.active_runs()} >= set(run_ids)
+    assert client.runs(DAG_ID, state="success") == []
+    assert client.runs("~", run_type="manual")[-1]["dag_run_id"] == run_ids[1], "across DAGs, filtered"
+    states = client.task_states(DAG_ID, run_ids[0])
+    assert {"generate", "load", "dbt.dbt_producer_watcher", "publish"} <= states.keys(), "every page of them"
+    assert set(states.values()) == {None}, "nothing ran: no scheduler"

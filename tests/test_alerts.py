@@ -1,4 +1,7 @@
-"""Alerts end to end: real `airflow dags test` runs posting through the Slack provider to a local receiver."""
+"""Alerts from real runs: `airflow dags test` (and the real scheduler for a run's deadline) posting through
+the Slack provider to a local receiver. What each alert says, and delivery to a slow, unreachable or
+missing Slack, is checked in process by test_alert_messages.py; these prove the DAGs call the alerts at
+the right moments: after a task's last retry, with dbt's failing node named, on a timeout, on recovery."""
 
 import json
 import os
@@ -7,99 +10,62 @@ import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import ClassVar
 
 import duckdb
 import pytest
 from conftest import dags_test, run, run_once
 from ga4_fixture import export_row, insert_into_duckdb
 from servers import in_thread
+from slack import SlackReceiver, slack_connection
 
+from attribution.dbt_cli import run_dbt
 from attribution.events import COLUMN_NAMES
 from attribution.generator import generate_events
-from attribution.local_stack import DAG_ID, VENV_BIN, airflow_env
+from attribution.landing import load_pending
+from attribution.settings import PER_RUN_TEST_EXCLUDE, Settings
+from attribution.stack.environment import DAG_ID, VENV_BIN, airflow_env
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    posts: ClassVar[list[dict]] = []
-    delay: ClassVar[float] = 0.0  # a slow Slack
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        time.sleep(type(self).delay)
-        type(self).posts.append({"path": self.path, "body": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
+pytestmark = [pytest.mark.airflow, pytest.mark.dbt]
 
 
 @pytest.fixture
 def slack_receiver():
-    # A class of its own per test: a slow post still in flight from an earlier test lands in that
-    # test's list, not in this one's.
-    receiver = type("Receiver", (_Receiver,), {"posts": [], "delay": 0.0})
-    with in_thread(receiver) as server:
-        yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXXX", receiver
+    with SlackReceiver.running() as receiver:
+        yield receiver.url, receiver
 
 
-def _slack(url: str) -> str:
-    return json.dumps({"conn_type": "slackwebhook", "password": url})
+def _build_and_publish(settings: Settings, env: dict[str, str], *flags: str) -> None:
+    """What a successful run leaves, without a run: what landed loaded, one dbt build with a run's
+    selection of tests, the marts published."""
+    load_pending(settings, connect(settings))
+    exclude = ["--exclude", "resource_type:unit_test", *PER_RUN_TEST_EXCLUDE]
+    assert run_dbt(["build", *flags, *exclude], environ={**os.environ, **env}) == 0
+    connect(settings).publish()
 
 
-def _texts(receiver) -> list[str]:
-    return [post["body"]["text"] for post in receiver.posts]
-
-
-def _blocked_warehouse(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The load task fails at once: the warehouse cannot be created below a file."""
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("the warehouse cannot be created below a file")
-    return {**env, "ATTRIBUTION_DUCKDB_PATH": str(blocker / "warehouse.duckdb")}
-
-
-def test_a_failing_task_sends_one_slack_alert(airflow_home, attribution_env, slack_receiver, tmp_path: Path):
-    url, receiver = slack_receiver
-    env = _blocked_warehouse({**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}, tmp_path)
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
-    assert result.returncode != 0, "the exit code is the run's outcome"
-    [text] = _texts(receiver)
-    assert DAG_ID in text
-    assert "`load` failed" in text
-    assert "run: `manual__" in text
-    assert "log: http" in text
-    assert "FileExistsError" in text, "the error's first lines"
-    assert url not in result.stdout + result.stderr, "the webhook URL is a secret"
-
-
-def test_without_the_slack_connection_the_alert_is_logged(airflow_home, attribution_env, tmp_path: Path):
-    env = _blocked_warehouse({**airflow_home, **attribution_env}, tmp_path)
-    env.pop("AIRFLOW_CONN_SLACK_ALERTS", None)
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "0"})
-    assert result.returncode != 0
-    assert "No 'slack_alerts' connection; alert only logged" in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("slack", ["slow", "down"])
-def test_a_slow_or_unreachable_slack_changes_nothing_but_the_log(
-    airflow_home, attribution_env, slack_receiver, tmp_path: Path, slack: str
+def test_a_locked_warehouse_is_retried_with_backoff_then_alerts_once(
+    airflow_home, attribution_env, settings, slack_receiver
 ):
     url, receiver = slack_receiver
-    if slack == "slow":
-        receiver.delay = 30  # the notifier gives up after 10 s
-    else:
-        url = url.replace(url.split("/")[2], "127.0.0.1:9")  # discard port: nothing listens
-    env = _blocked_warehouse({**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}, tmp_path)
-    started = time.monotonic()
-    result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "0"})
-    assert result.returncode != 0, "the load failure is still the outcome"
-    assert "Could not deliver the Slack alert (the run's outcome is unaffected)" in result.stdout + result.stderr
-    assert time.monotonic() - started < 300
+    connect(settings).ensure_schema()
+    env = {
+        **airflow_home,
+        **attribution_env,
+        "AIRFLOW_CONN_SLACK_ALERTS": slack_connection(url),
+        "ATTRIBUTION_TASK_RETRIES": "2",
+        "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
+        "ATTRIBUTION_SYNTHETIC_EVENTS": "10",
+    }
+    with duckdb.connect(str(settings.warehouse_path)):  # another process holds DuckDB's write lock
+        result = run_once(env)
+    assert result.returncode != 0, "the exit code is the run's outcome"
+    assert (result.stdout + result.stderr).count("Could not set lock on file") >= 3, "three tries"
+    [text] = receiver.texts()  # one alert after the last retry, none per retry
+    assert f"*{DAG_ID}* task `load` failed (try 3 of 3)" in text
+    assert "run: `manual__" in text and "log: http" in text
+    assert "Could not set lock on file" in text, "the error's first lines"
+    assert url not in result.stdout + result.stderr, "the webhook URL is a secret"
 
 
 def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
@@ -109,7 +75,7 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
     env = {
         **airflow_home,
         **attribution_env,
-        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+        "AIRFLOW_CONN_SLACK_ALERTS": slack_connection(url),
         # With retries on, as in production: a retried build must not pass the failing test by.
         "ATTRIBUTION_TASK_RETRIES": "1",
         "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
@@ -120,8 +86,7 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
     (settings.landing_path / "order.csv").write_text(
         f"{header}\nv1,{now},page_view,u1,1,google,cpc,,,,,,\np1,{now + 1},purchase,u1,1,,,,T1,20.0,,,\n"
     )
-    assert dags_test(env, {"synthetic_events": 0}).returncode == 0
-    receiver.posts.clear()  # a recovery message, if an earlier test left a failure behind
+    _build_and_publish(settings, env)
     # A hand edit gone wrong: the newest conversion twice. The next batch converts nothing, so the
     # build's own rows of int_conversions are still those, and each run tests the keys of its rows.
     with duckdb.connect(str(settings.warehouse_path)) as con:
@@ -133,7 +98,7 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
 
     failed = dags_test(env, {"synthetic_events": 0})
     assert failed.returncode != 0
-    [alert] = _texts(receiver)
+    [alert] = receiver.texts()
     assert "*attribution_pipeline* task `dbt.dbt_producer_watcher` failed" in alert
     assert "dbt test `unique_int_conversions_conversion_id` fail: Got 1 result" in alert
 
@@ -145,7 +110,7 @@ def test_a_failing_dbt_test_is_named_then_recovery_and_quarantine_alerts(
     )  # fmt: skip
     receiver.posts.clear()
     assert dags_test(env, {"synthetic_events": 0, "full_refresh": True}).returncode == 0
-    quarantine, recovery = _texts(receiver)
+    quarantine, recovery = receiver.texts()
     assert "5 of 10 rows quarantined (50.0%, threshold 5.0%)" in quarantine
     assert "*attribution_pipeline* recovered: run `manual__" in recovery and "succeeded after `manual__" in recovery
 
@@ -154,7 +119,7 @@ def test_column_checks_run_on_every_row_in_the_data_quality_dag_and_alert_there(
     airflow_home, attribution_env, settings, slack_receiver, tmp_path: Path
 ):
     url, receiver = slack_receiver
-    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
+    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": slack_connection(url)}
     # A fresh stack starts both DAGs together: before the first publish there is nothing to test.
     before_any_build = dags_test(env, dag_id="attribution_data_quality")
     assert before_any_build.returncode == 0, before_any_build.stdout[-3000:]
@@ -171,12 +136,12 @@ def test_column_checks_run_on_every_row_in_the_data_quality_dag_and_alert_there(
     (settings.landing_path / "toaster.csv").write_text(f"{header}\nt1,{now},page_view,u1,1,,,,,,,toaster,\n")
     # Each run checks keys, relationships and reconciliations on its own rows: it publishes.
     assert dags_test(env, {"synthetic_events": 50}).returncode == 0
-    assert not [text for text in _texts(receiver) if ":red_circle:" in text or "warned" in text]
+    assert not [text for text in receiver.texts() if ":red_circle:" in text or "warned" in text]
     receiver.posts.clear()
 
     failed = dags_test(env, dag_id="attribution_data_quality")
     assert failed.returncode != 0
-    warning, alert = _texts(receiver)
+    warning, alert = receiver.texts()
     assert "dbt tests warned\ndbt test `accepted_values_stg_streamed_events_device_category" in warning
     assert "warn: Got 1 result, configured to warn if != 0" in warning
     assert "*attribution_data_quality* task `whole_table_tests` failed" in alert
@@ -184,35 +149,13 @@ def test_column_checks_run_on_every_row_in_the_data_quality_dag_and_alert_there(
 
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("delete from raw.ga4_events where event_name is null")
-    assert dags_test(env, {"synthetic_events": 0, "full_refresh": True}).returncode == 0
+    _build_and_publish(settings, env, "--full-refresh")
     receiver.posts.clear()
     assert dags_test(env, dag_id="attribution_data_quality").returncode == 0
-    warning, recovery = _texts(receiver)
+    warning, recovery = receiver.texts()
     assert "dbt tests warned" in warning  # the toaster is still there: a warning, not a failure
     # Recovery is per DAG: the pipeline never failed, the quality DAG did.
     assert "*attribution_data_quality* recovered: run `manual__" in recovery
-
-
-def test_a_locked_warehouse_is_retried_with_backoff_then_alerts_once(
-    airflow_home, attribution_env, settings, slack_receiver
-):
-    url, receiver = slack_receiver
-    connect(settings).ensure_schema()
-    env = {
-        **airflow_home,
-        **attribution_env,
-        "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
-        "ATTRIBUTION_TASK_RETRIES": "2",
-        "ATTRIBUTION_RETRY_DELAY_SECONDS": "1",
-        "ATTRIBUTION_SYNTHETIC_EVENTS": "0",
-    }
-    with duckdb.connect(str(settings.warehouse_path)):  # another process holds DuckDB's write lock
-        result = run_once(env)
-    assert result.returncode != 0
-    assert len(_texts(receiver)) == 1, "one alert after the last retry, none per retry"
-    [text] = _texts(receiver)
-    assert "task `load` failed (try 3 of 3)" in text and "Could not set lock on file" in text
-    assert (result.stdout + result.stderr).count("Could not set lock on file") >= 3, "three tries"
 
 
 def test_a_run_over_its_deadline_fails_and_alerts_once(attribution_env, settings, slack_receiver, tmp_path: Path):
@@ -225,7 +168,7 @@ def test_a_run_over_its_deadline_fails_and_alerts_once(attribution_env, settings
             **os.environ,
             **attribution_env,
             "AIRFLOW_HOME": str(tmp_path / "airflow"),
-            "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+            "AIRFLOW_CONN_SLACK_ALERTS": slack_connection(url),
             "ATTRIBUTION_RUN_TIMEOUT_MINUTES": "1",
             "ATTRIBUTION_TASK_RETRIES": "5",
             "ATTRIBUTION_RETRY_DELAY_SECONDS": "45",
@@ -239,12 +182,12 @@ def test_a_run_over_its_deadline_fails_and_alerts_once(attribution_env, settings
             assert started.returncode == 1, "the triggered run failed"
             [run_id] = re.findall(r"run (manual__\S+): failed", started.stdout)
             deadline = time.monotonic() + 120  # the dag-processor runs the run's failure callback
-            while not any(run_id in text for text in _texts(receiver)) and time.monotonic() < deadline:
+            while not any(run_id in text for text in receiver.texts()) and time.monotonic() < deadline:
                 time.sleep(2)
     finally:
         run([*stack, "stop"], env)
-    about_the_run = [text for text in _texts(receiver) if run_id in text]
-    assert len(about_the_run) == 1, _texts(receiver)
+    about_the_run = [text for text in receiver.texts() if run_id in text]
+    assert len(about_the_run) == 1, receiver.texts()
     assert f"*{DAG_ID}* run `{run_id}` failed: timed_out" in about_the_run[0]
 
 
@@ -287,30 +230,16 @@ def test_a_service_account_key_never_reaches_logs_or_alerts(airflow_home, attrib
         env = {
             **airflow_home,
             **attribution_env,
-            "AIRFLOW_CONN_SLACK_ALERTS": _slack(url),
+            "AIRFLOW_CONN_SLACK_ALERTS": slack_connection(url),
             "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(connection),
             "ATTRIBUTION_TARGET": "bigquery",
             "ATTRIBUTION_BQ_PROJECT": "attribution-test",
         }
         result = run_once({**env, "ATTRIBUTION_SYNTHETIC_EVENTS": "10"})
     assert result.returncode != 0
-    [alert] = _texts(receiver)
+    [alert] = receiver.texts()
     assert "`load` failed" in alert and "invalid_grant" in alert
     secret_lines = [line for line in key.decode().splitlines() if "PRIVATE KEY" not in line]
     task_logs = "".join(p.read_text() for p in Path(airflow_home["AIRFLOW_HOME"]).rglob("*.log") if p.is_file())
     for text in (result.stdout + result.stderr, alert, task_logs):
         assert not any(line in text for line in secret_lines), "a line of the private key was written out"
-
-
-def test_a_dbt_model_error_is_named_in_one_alert(airflow_home, attribution_env, settings, slack_receiver):
-    url, receiver = slack_receiver
-    env = {**airflow_home, **attribution_env, "AIRFLOW_CONN_SLACK_ALERTS": _slack(url)}
-    # The GA4 history table loses a column stg_ga4_events reads: the model cannot build.
-    connect(settings).ensure_schema()
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("alter table raw.ga4_events drop column event_params")
-    result = dags_test(env, {"synthetic_events": 20})
-    assert result.returncode != 0
-    [alert] = _texts(receiver)
-    assert "task `dbt.dbt_producer_watcher` failed" in alert
-    assert "dbt model `stg_ga4_events` error:" in alert, alert

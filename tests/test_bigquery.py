@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import DBT_TARGET
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
 from ga4_fixture import create_table_sql, current_export_rows, export_row, insert_into_duckdb
 from test_loader import HEADER, row
@@ -16,10 +17,10 @@ from attribution.dashboard.data import DashboardData, Filters, click_totals
 from attribution.generator import generate_events, write_batch
 from attribution.history import insert_events
 from attribution.landing import load_pending
-from attribution.settings import DBT_PROJECT_DIR, Settings, load_settings
+from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.bigquery, pytest.mark.dbt]
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +330,7 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     first_day = (datetime.strptime(newest, "%Y%m%d") - timedelta(days=3)).strftime("%Y%m%d")
     wildcard = {**os.environ, **bq_env, "ATTRIBUTION_GA4_TABLE": "events_*"}
     assert run_dbt(["compile", "-s", "stg_ga4_events"], environ=wildcard) == 0
-    compiled = (DBT_PROJECT_DIR / "target/compiled/attribution/models/staging/stg_ga4_events.sql").read_text()
+    compiled = (DBT_TARGET / "compiled/attribution/models/staging/stg_ga4_events.sql").read_text()
     assert f"`{PROJECT}`.`{ga4_dataset}`.`events_*`" in compiled
     assert f"_table_suffix between '{first_day}' and '99999999'" in compiled
 
@@ -364,11 +365,12 @@ def test_a_gs_landing_loads_each_object_once_and_sets_it_aside(bq_settings: Sett
     assert archived == [f"{folder}/archive/a.{again.checksum[:12]}.csv", f"{folder}/archive/a.csv"]
 
 
+@pytest.mark.airflow
 def test_make_run_once_on_bigquery_with_a_gs_landing(bq_settings: Settings, gcs_emulator, airflow_home: dict[str, str]):
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from conftest import run
 
-    from attribution.local_stack import VENV_BIN
+    from attribution.stack.environment import VENV_BIN
 
     prefix = f"{bq_settings.bq_dataset}/landing"
     env = {

@@ -28,7 +28,7 @@ from attribution.landing import load_pending
 from attribution.settings import load_settings
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.bigquery, pytest.mark.dbt]
 
 GA4_SOURCE = "source.attribution.ga4.events"
 STREAMED_SOURCE = "source.attribution.raw.streamed_events"

@@ -31,12 +31,14 @@ def config(tmp_path: Path, env_file: Path) -> dict:
     return yaml.safe_load(result.stdout)
 
 
+@pytest.mark.debian
 def test_every_service_is_there_and_has_a_healthcheck(config):
     assert set(config["services"]) == SERVICES
     for name, service in config["services"].items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
 
+@pytest.mark.debian
 def test_the_airflow_services_share_one_distributed_configuration(config, env_file: Path):
     secrets = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line and line[0] != "#")
     for name in AIRFLOW_SERVICES | {"dashboard"}:
@@ -59,16 +61,18 @@ def test_the_airflow_services_share_one_distributed_configuration(config, env_fi
     assert config["services"]["airflow-worker"]["command"] == "celery worker"
 
 
+@pytest.mark.debian
 def test_both_stacks_notice_a_task_ending_within_a_second(config, tmp_path: Path):
     # A task's supervisor checks for its process's exit only when its wait times out: at Airflow's
     # default of 5 s, a skipped task (generate, in every run a landing starts) held up load that long.
-    from attribution.local_stack import airflow_env
+    from attribution.stack.environment import airflow_env
 
     assert airflow_env({"AIRFLOW_HOME": str(tmp_path)})["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
     for name in AIRFLOW_SERVICES:
         assert config["services"][name]["environment"]["AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"] == "1"
 
 
+@pytest.mark.debian
 def test_ports_are_published_on_localhost_only(config):
     published = {name: service.get("ports", []) for name, service in config["services"].items()}
     assert published.pop("airflow-apiserver") == ["127.0.0.1:8080:8080/tcp"]
@@ -76,11 +80,13 @@ def test_ports_are_published_on_localhost_only(config):
     assert all(not ports for ports in published.values()), published
 
 
+@pytest.mark.debian
 def test_without_make_env_compose_refuses_to_start(tmp_path: Path):
     result = compose_config(tmp_path, (PROJECT_ROOT / ".env.example").read_text())
     assert result.returncode != 0 and "run make env" in result.stderr
 
 
+@pytest.mark.debian
 def test_the_target_switches_to_bigquery_by_environment(tmp_path: Path, env_file: Path):
     text = env_file.read_text().replace("ATTRIBUTION_TARGET=duckdb", "ATTRIBUTION_TARGET=bigquery")
     result = compose_config(tmp_path, text + "ATTRIBUTION_BQ_PROJECT=acme-analytics\n")

@@ -64,6 +64,7 @@ def page(env: dict[str, str], monkeypatch) -> AppTest:
     return app
 
 
+@pytest.mark.dbt
 def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     app = page(served, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
@@ -86,6 +87,7 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
 
 
+@pytest.mark.dbt
 def test_filters_narrow_every_figure(served, monkeypatch):
     app = page(served, monkeypatch)
     app.sidebar.multiselect[0].set_value(["linear"]).run()  # models
@@ -96,6 +98,7 @@ def test_filters_narrow_every_figure(served, monkeypatch):
     assert set(table(app, "revenue_shift")["channel_group"]) == {"Email"}
 
 
+@pytest.mark.dbt
 def test_filter_values_never_reach_sql_unchecked(served):
     data = DashboardData(load_settings(served))
     days = data.date_range()
@@ -115,6 +118,7 @@ def test_downloads_neutralise_spreadsheet_formulas():
     assert campaigns[:3] == ['\'=HYPERLINK("http://x","y")', "spring", "'+1"] and pd.isna(campaigns[3])
 
 
+@pytest.mark.dbt
 def test_publish_serves_set_aside_rows_and_the_ga4_comparison(served):
     assert {"mart_set_aside_events", "mart_ga4_session_comparison"} <= set(SERVED_RELATIONS)
     with duckdb.connect(str(load_settings(served).snapshot_path), read_only=True) as con:

@@ -26,7 +26,7 @@ from attribution.landing import load_pending
 from attribution.settings import Settings
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.dbt
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 LOOKBACK_MICROS = 30 * 86_400 * 1_000_000

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import DBT_TARGET
 
 from attribution.dbt_cli import run_dbt
 from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import Settings
 from attribution.warehouse import connect
+
+pytestmark = pytest.mark.dbt
 
 ATTRIBUTION_MODELS = (
     "first_click",
@@ -155,12 +158,10 @@ def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
 
 
 def test_every_model_and_column_is_documented(settings: Settings, attribution_env: dict[str, str]):
-    from attribution.settings import DBT_PROJECT_DIR
-
     connect(settings).ensure_schema()
     assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
     assert dbt(attribution_env, "docs", "generate") == 0  # the catalog: the columns each relation really has
-    target = DBT_PROJECT_DIR / "target"
+    target = DBT_TARGET
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())
     undocumented = []

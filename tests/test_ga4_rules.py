@@ -29,6 +29,7 @@ def _param(name: str, key: str) -> str:
     return f"list_filter(event_params, lambda p: p.key = '{key}')[1].value.{name}_value"
 
 
+@pytest.mark.dbt
 def test_the_rules_on_rows_of_the_current_export_schema(settings: Settings, attribution_env, tmp_path: Path):
     connect(settings).ensure_schema()
     insert_into_duckdb(settings.warehouse_path, current_export_rows(datetime(2026, 11, 20, 12, tzinfo=UTC)), tmp_path)
@@ -94,7 +95,8 @@ def test_the_rules_on_rows_of_the_current_export_schema(settings: Settings, attr
     assert disagreement["reason"].startswith("GA4 carries an earlier non-direct source")
 
 
-@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.dbt
 def test_the_real_public_sample_through_a_dag_run(attribution_env, airflow_home, tmp_path: Path):
     env = {
         **airflow_home,
@@ -164,6 +166,7 @@ def test_the_real_public_sample_through_a_dag_run(attribution_env, airflow_home,
     assert first_sessions <= ruled
 
 
+@pytest.mark.dbt
 def test_incremental_runs_over_current_export_rows_equal_a_full_refresh(settings: Settings, attribution_env, tmp_path):
     """Consent-mode purchases (no user to rebuild by), a duplicate and a late first-session source arriving
     in a second export read: the incremental marts equal a rebuild from scratch."""

@@ -28,7 +28,7 @@ from attribution.landing import build_reason, load_pending
 from attribution.settings import DBT_PROJECT_DIR, load_settings
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.bigquery, pytest.mark.dbt]
 
 DATASET, GA4_DATASET = "gsql", "ga4_export"
 FIXTURE = "fixture"  # the test's own set-up statements: recorded, not analysed

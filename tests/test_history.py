@@ -219,7 +219,7 @@ def _bq_upgrade(settings: Settings, old_schema: tuple) -> dict:
     return {field.name: [inner.name for inner in field.fields] for field in schema}
 
 
-@pytest.mark.slow
+@pytest.mark.bigquery
 def test_bigquery_an_old_shape_ga4_events_table_gains_the_newer_columns(bq_settings: Settings):
     with_usd = tuple((name, t) for name, t in SCHEMA if name not in NEWER_COLUMNS)
     fields = _bq_upgrade(bq_settings, with_usd)
@@ -228,7 +228,7 @@ def test_bigquery_an_old_shape_ga4_events_table_gains_the_newer_columns(bq_setti
     assert fields["session_traffic_source_last_click"] == ["manual_campaign", "cross_channel_campaign"]
 
 
-@pytest.mark.slow
+@pytest.mark.bigquery
 @pytest.mark.xfail(
     reason="the emulator refuses a tables.patch that adds a field to an existing RECORD; BigQuery accepts it",
     raises=BadRequest,

@@ -23,7 +23,7 @@ from attribution.landing import load_pending
 from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.dbt
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 MICROS = 1_000_000

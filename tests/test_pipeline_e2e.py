@@ -15,14 +15,14 @@ from servers import free_port, serving
 
 from attribution.dashboard.data import DashboardData, Filters
 from attribution.generator import write_batch
-from attribution.local_stack import VENV_BIN
 from attribution.settings import PROJECT_ROOT, Settings
+from attribution.stack.environment import VENV_BIN
 from attribution.warehouse import SERVED_RELATIONS, connect
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 """Kept after the run (git-ignored): the dashboard's screenshot."""
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.airflow, pytest.mark.dbt, pytest.mark.browser]
 
 
 def _comparable(row: tuple) -> tuple:

@@ -84,6 +84,7 @@ def test_it_fires_once_per_landed_file_and_again_when_a_name_lands_again(tmp_pat
         watch.close()
 
 
+@pytest.mark.bigquery
 def test_it_watches_a_cloud_storage_prefix(tmp_path: Path, monkeypatch):
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 

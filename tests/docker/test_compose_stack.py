@@ -25,11 +25,8 @@ from pathlib import Path
 import pytest
 from airflow_rest import (
     a_run_with_nothing_new_skips_its_build,
-    login,
     run_to_success,
     runs_on_landing,
-    task_states,
-    unpause,
 )
 from browser import chromium, open_dashboard
 from conftest import click_figures_from_marts
@@ -37,6 +34,8 @@ from docker_engine import PROJECT_IMAGE, DockerEngine, HostState
 
 from attribution.compose_env import read_env, write_env
 from attribution.settings import PROJECT_ROOT, load_settings
+from attribution.stack.api import AirflowClient
+from attribution.stack.environment import DAG_ID
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(2400)]  # a cold first build takes minutes
 
@@ -69,6 +68,10 @@ class ComposeStack:
         compose = shutil.which("docker-compose") or "/usr/bin/docker-compose"
         command = [compose, "--project-name", PROJECT, *files, *args]
         return subprocess.run(command, cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def client(self) -> AirflowClient:
+        """The REST API as the admin user of the stack's .env."""
+        return AirflowClient.login(API, self.dotenv["AIRFLOW_ADMIN_USER"], self.dotenv["AIRFLOW_ADMIN_PASSWORD"])
 
     def health(self) -> dict[str, str]:
         """Service → its running container's health, or ``exited:<code>`` for a container that ended."""
@@ -163,10 +166,10 @@ def test_every_service_passes_its_healthcheck(stack: ComposeStack):
 
 
 def test_a_run_through_the_rest_api_succeeds_and_the_dashboard_serves_its_figures(stack: ComposeStack, tmp_path):
-    token = login(API, stack.dotenv["AIRFLOW_ADMIN_USER"], stack.dotenv["AIRFLOW_ADMIN_PASSWORD"])
-    unpause(API, token)
-    run_id = run_to_success(API, token, {"synthetic_events": 300})
-    assert task_states(API, token, run_id)["publish"] == "success"
+    client = stack.client()
+    client.unpause(DAG_ID)
+    run_id = run_to_success(client, {"synthetic_events": 300})
+    assert client.task_states(DAG_ID, run_id)["publish"] == "success"
 
     # The published snapshot, read from the host through the mounted volume, is what the page shows.
     settings = load_settings({"ATTRIBUTION_DUCKDB_PATH": str(stack.data / "warehouse.duckdb")})
@@ -186,6 +189,6 @@ def test_files_the_containers_write_to_the_mounts_belong_to_the_host_user(stack:
 
 
 def test_batches_landed_from_the_host_start_runs_in_the_containers(stack: ComposeStack):
-    token = login(API, stack.dotenv["AIRFLOW_ADMIN_USER"], stack.dotenv["AIRFLOW_ADMIN_PASSWORD"])
-    runs_on_landing(API, token, stack.data / "landing")
-    a_run_with_nothing_new_skips_its_build(API, token)
+    client = stack.client()
+    runs_on_landing(client, stack.data / "landing")
+    a_run_with_nothing_new_skips_its_build(client)
