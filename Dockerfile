@@ -17,14 +17,15 @@ WORKDIR ${PROJECT}
 # Airflow gets a virtualenv of its own: the base image's own packages are not part of it.
 # dbt has its own (dbt-bigquery and the Google provider disagree on google-cloud-storage), where the
 # settings expect it. uv itself comes from a throwaway virtualenv (the official image sets PIP_USER).
+# Bytecode is compiled here, once: every container's processes (healthchecks included) start faster.
 COPY --chown=airflow:0 requirements.lock requirements-dbt.lock ${PROJECT}/
 ENV UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 UV_LINK_MODE=copy
 RUN python -m venv /tmp/uv \
  && PIP_USER=false /tmp/uv/bin/pip install --quiet --no-cache-dir uv==${UV_VERSION} \
  && /tmp/uv/bin/uv venv --quiet --python "$(command -v python)" .venv \
- && VIRTUAL_ENV=.venv /tmp/uv/bin/uv pip sync --quiet requirements.lock \
+ && VIRTUAL_ENV=.venv /tmp/uv/bin/uv pip sync --quiet --compile-bytecode requirements.lock \
  && /tmp/uv/bin/uv venv --quiet --python "$(command -v python)" .venv-dbt \
- && VIRTUAL_ENV=.venv-dbt /tmp/uv/bin/uv pip sync --quiet requirements-dbt.lock \
+ && VIRTUAL_ENV=.venv-dbt /tmp/uv/bin/uv pip sync --quiet --compile-bytecode requirements-dbt.lock \
  && rm -rf /tmp/uv
 ENV VIRTUAL_ENV=${PROJECT}/.venv PATH=${PROJECT}/.venv/bin:${PATH}
 

@@ -41,22 +41,27 @@ setup: $(VENV)/.synced $(DBT_VENV)/.synced dbt/target/manifest.json dbt/target/i
 	$(or $(shell command -v $(PYTHON) python3 2>/dev/null | head -1),$(error $(NO_PYTHON))) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE is set (CI machines and images
+# often set it) nothing else caches it, and every process compiles all it imports again. Measured on a
+# 2-core machine: dbt parse 6.7 s -> 3.4 s, `airflow version` 5.3 s -> 3.1 s; the tests start hundreds.
+SYNC := pip sync --quiet --compile-bytecode
+
 # The .pth file puts `include/` on the path: the DAG, the tests and the CLIs import `attribution`.
 $(VENV)/.synced: requirements.lock | $(UV)
 	@$(call make_venv,$(VENV))
-	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(VENV) $(UV) $(SYNC) requirements.lock
 	echo "$(CURDIR)/include" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/attribution-include.pth
 	touch $@
 
 $(DBT_VENV)/.synced: requirements-dbt.lock | $(UV)
 	@$(call make_venv,$(DBT_VENV))
-	VIRTUAL_ENV=$(DBT_VENV) $(UV) pip sync --quiet requirements-dbt.lock
+	VIRTUAL_ENV=$(DBT_VENV) $(UV) $(SYNC) requirements-dbt.lock
 	touch $@
 
 # Test-only: the BigQuery and Cloud Storage emulators (see tests/emulators.py).
 $(EMULATOR_VENV)/.synced: requirements-emulator.lock | $(UV)
 	@$(call make_venv,$(EMULATOR_VENV))
-	VIRTUAL_ENV=$(EMULATOR_VENV) $(UV) pip sync --quiet requirements-emulator.lock
+	VIRTUAL_ENV=$(EMULATOR_VENV) $(UV) $(SYNC) requirements-emulator.lock
 	touch $@
 
 # Cosmos renders the DAG from this manifest, so parsing the DAG never runs dbt.

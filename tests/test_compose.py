@@ -111,9 +111,11 @@ def test_the_dockerfile_installs_the_locks_exactly_on_the_locked_airflow_and_run
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     locked = re.search(r"^apache-airflow==(\S+)$", (PROJECT_ROOT / "requirements.lock").read_text(), re.M).group(1)
     assert f"ARG AIRFLOW_IMAGE=apache/airflow:{locked}-python3.11\nFROM ${{AIRFLOW_IMAGE}}" in dockerfile
-    # Both locks installed as written (`uv pip sync`, no resolution), by the uv that `make setup` uses.
-    for step in ("uv pip sync --quiet requirements.lock", "uv pip sync --quiet requirements-dbt.lock",
-                 "dbt_cli parse", "docs generate"):  # fmt: skip
+    # Both locks installed as written (`uv pip sync`, no resolution), by the uv that `make setup` uses,
+    # bytecode compiled as `make setup` compiles it.
+    sync = re.search(r"^SYNC := (.+)$", (PROJECT_ROOT / "Makefile").read_text(), re.M).group(1)
+    for step in (f"uv {sync} requirements.lock", f"uv {sync} requirements-dbt.lock", "dbt_cli parse",
+                 "docs generate"):  # fmt: skip
         assert step in dockerfile
     assert "pip install -r" not in dockerfile
     uv_version = re.search(r"^UV_VERSION := (\S+)$", (PROJECT_ROOT / "Makefile").read_text(), re.M).group(1)
