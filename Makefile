@@ -27,7 +27,7 @@ ARGS ?=
 # Test tiers (tests/tiers.py): the fast tier is every test that needs none of these markers.
 FAST_TIER := not (dbt or airflow or bigquery or browser or debian or compose)
 # The heavy tiers wait on processes much of the time (Airflow's loops, the emulator, dbt starting): two
-# workers on two cores, each test file on one worker (its module fixtures built once).
+# workers on two cores, each test file on one worker, the longest first (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 
 .PHONY: help setup lock demo stop dashboard run-once dbt env test test-fast test-compose lint pytest test-packages compose-packages bench soak clean
@@ -123,7 +123,7 @@ test-fast: lint  ## Lint and the tests that need no dbt, Airflow, emulator, brow
 	$(VENV)/bin/pytest -m "$(FAST_TIER)"
 
 pytest: setup $(EMULATOR_VENV)/.synced test-packages
-	$(VENV)/bin/pytest --numprocesses $(PYTEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest --numprocesses $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test: lint pytest  ## Lint, then every test but the compose stack's (about 15 minutes)
 

@@ -26,7 +26,8 @@ DBT_ARTEFACTS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")
 DBT_TARGET = Path(tempfile.mkdtemp(prefix="dbt-target-"))
 os.environ["DBT_TARGET_PATH"] = str(DBT_TARGET)
 os.environ["DBT_LOG_PATH"] = str(DBT_TARGET / "logs")
-pytest_plugins = ["tiers"]  # the test tiers and their enforcement
+# The test tiers and their enforcement; the BigQuery pipeline session that three test files share.
+pytest_plugins = ["tiers", "bigquery_pipeline"]
 
 
 @pytest.fixture
@@ -85,3 +86,30 @@ def click_figures_from_marts(settings: Settings) -> dict[str, str]:
             shown[f"{label} conversions"] = f"{conversions:,.0f}"
             shown[f"{label} revenue"] = f"${float(revenue):,.2f}"
     return shown
+
+
+# Scheduling on two workers (make test: --dist loadgroup --no-loadscope-reorder). A test file stays on one
+# worker (its module fixtures are built once), files sharing a session fixture carry one xdist_group,
+# and the longest groups start first so that both workers finish together. The order is measured
+# (`make test`'s durations); a file missing from it only starts later.
+LONGEST_FIRST = (
+    "bigquery_pipeline",
+    "test_alerts",
+    "test_incremental",
+    "test_dbt_project",
+    "test_ga4_rules",
+    "test_airflow_ui",
+    "test_pipeline_e2e",
+    "test_data_driven",
+    "test_dashboard",
+    "test_history",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))

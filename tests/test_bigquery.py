@@ -2,25 +2,21 @@
 
 import dataclasses
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import DBT_TARGET
+from bigquery_pipeline import GROUP, BigQueryPipeline, table
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
-from ga4_fixture import create_table_sql, current_export_rows, export_row, insert_into_duckdb
 from test_loader import HEADER, row
 
-from attribution.dashboard.data import DashboardData, Filters, click_totals
-from attribution.generator import generate_events, write_batch
-from attribution.history import insert_events
+from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
-pytestmark = [pytest.mark.bigquery, pytest.mark.dbt]
+pytestmark = [pytest.mark.bigquery, pytest.mark.dbt, GROUP]
 
 
 @pytest.fixture(scope="module")
@@ -215,124 +211,31 @@ def _bq_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _comparable(value):
-    return round(float(value), 6) if isinstance(value, (float, Decimal)) else str(value)
-
-
-def _table(settings: Settings, name: str) -> str:
-    return f"`{PROJECT}.{settings.bq_dataset}.{name}`" if settings.target == "bigquery" else name
-
-
-def _marts(settings: Settings) -> dict[str, list[tuple]]:
-    warehouse = connect(settings)
-    table = lambda name: _table(settings, name)  # noqa: E731
-    marts = {
-        "mart_first_click": "conversion_id, user_pseudo_id, ga_session_id, source, medium, campaign, channel_group,"
-        " revenue",
-        "mart_last_click": "conversion_id, user_pseudo_id, ga_session_id, source, medium, campaign, channel_group,"
-        " revenue",
-        "mart_attribution_daily": "conversion_date, attribution_model, channel_group, source, medium, conversions,"
-        " revenue",
-        "mart_set_aside_events": "event_origin, reason, event_date, events, conversions, revenue",
-        "mart_ga4_session_comparison": "user_pseudo_id, ga_session_id, channel_group, source, medium, source_rule,"
-        " ga4_channel_group, agrees, reason",
-        "mart_channel_removal_effects": "channel_group, removal_effect, share, conversions, revenue, paths,"
-        " converting_paths, pooled_channel_groups",
-    }
-    rows = {mart: warehouse.query(f"select {cols} from {table(mart)}") for mart, cols in marts.items()}
-    return {mart: sorted(tuple(_comparable(v) for v in r.values()) for r in found) for mart, found in rows.items()}
-
-
-def _dashboard_figures(data: DashboardData) -> dict:
-    days = data.date_range()
-    daily = data.daily(Filters(*days))
-    campaigns = data.by_campaign(Filters(*days, channels=tuple(data.channels()[:3])))
-    live = data.live_events(20)
-    return {
-        "days": days,
-        "channels": data.channels(),
-        "totals": {model: tuple(round(v, 6) for v in figures) for model, figures in click_totals(daily).items()},
-        "campaigns": sorted(tuple(_comparable(v) for v in r) for r in campaigns.itertuples(index=False)),
-        "live": [(r.event_at, r.event_name, r.user_pseudo_id) for r in live.itertuples()],
-        "files": data.health()["files"],
-    }
-
-
 def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_and_bigquery(
-    bq_settings: Settings, tmp_path: Path
+    bigquery_pipeline: BigQueryPipeline,
 ):
-    from attribution.dbt_cli import run_dbt
-
-    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    files = {f"b{i}.csv": write_batch(tmp_path / "gen", 700, seed=30 + i, end=end).read_bytes() for i in range(2)}
-    # The same GA4 history on both sides, shaped twice: by the embedded warehouse's seeding SQL on
-    # DuckDB and by the fixture's Python on BigQuery, so the two shapings are checked against each other.
-    events = list(generate_events(500, seed=29, end=end - timedelta(hours=1)))
-    # Plus rows of the current export schema (collected_traffic_source, a gclid, ignore_referrer, GA4's
-    # session_traffic_source_last_click, consent-mode purchases, a duplicate), the same on both sides.
-    current = current_export_rows(end)
-    history = [export_row(event) for event in events] + current
-    ga4_dataset = f"ga4_{bq_settings.bq_dataset}"
-    ga4_export = connect(load_settings({**_bq_env(bq_settings), "ATTRIBUTION_BQ_DATASET": ga4_dataset}))
-    ga4_export.ensure_schema()  # creates the dataset (and loader tables nobody reads)
-    ga4_export.query(create_table_sql(f"`{PROJECT}.{ga4_dataset}.events_fixture`", history))
-    duck = _ddb_settings(tmp_path)
-    connect(duck).ensure_schema()
-    with duckdb.connect(str(duck.warehouse_path)) as con:
-        insert_events(con, "raw", events)
-    insert_into_duckdb(duck.warehouse_path, current, tmp_path)
-    bq_env = {
-        **_bq_env(bq_settings),
-        "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
-        # The emulator has no wildcard tables: one table with the export's columns (pruned by event_date).
-        "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{ga4_dataset}",
-        "ATTRIBUTION_GA4_TABLE": "events_fixture",
-    }
-    targets = ((duck, {
-        "ATTRIBUTION_DUCKDB_PATH": str(duck.warehouse_path), "ATTRIBUTION_LANDING_DIR": str(duck.landing_path)
-    }), (bq_settings, bq_env))  # fmt: skip
-    for settings, env in targets:
-        _land(settings, files)
-        load_pending(settings, connect(settings))
-        # Unit tests run on the emulator in tests/test_googlesql.py, whose statements ZetaSQL checks too.
-        assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
-    on_duckdb, on_bigquery = _marts(duck), _marts(bq_settings)
+    pipeline = bigquery_pipeline
+    duck, bigquery = pipeline.twin, pipeline.settings
     origins = {r["event_origin"]: r["n"] for r in connect(duck).query(
         "select event_origin, count(*) as n from int_events group by 1")}  # fmt: skip
-    assert origins["ga4"] == len(history) - 1 and origins["stream"] == 1400  # one export duplicate
+    [loaded] = connect(duck).query("select sum(rows_loaded) as n from raw.load_ledger")
+    assert origins["ga4"] == len(pipeline.history) - 1 and origins["stream"] == loaded["n"]  # one export duplicate
     # The rules ran the same on both: the unattributable purchases and GA4's own channels are there.
-    for settings in (duck, bq_settings):
+    for settings in (duck, bigquery):
         [row] = connect(settings).query(
             f"select count(*) as sessions, sum(case when agrees then 1 else 0 end) as agreeing"
-            f" from {_table(settings, 'mart_ga4_session_comparison')}"
+            f" from {table(settings, 'mart_ga4_session_comparison')}"
         )
         assert (row["sessions"], row["agreeing"]) == (5, 4)
-    assert on_duckdb["mart_first_click"], "conversions to compare"
-    assert on_bigquery == on_duckdb
-
-    # A later batch, built incrementally on both: returning users change existing conversions, so
-    # BigQuery's merges (and the rebuild MERGE of touchpoints and credits) run for real.
-    later = {"b2.csv": write_batch(tmp_path / "gen", 700, seed=40, end=end + timedelta(minutes=5)).read_bytes()}
-    for settings, env in targets:
-        _land(settings, later)
-        load_pending(settings, connect(settings))
-        assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
-    assert _marts(bq_settings) == _marts(duck) != on_duckdb
-
+    first, later = pipeline.marts["first build"], pipeline.marts["incremental build"]
+    assert first["duckdb"]["mart_first_click"], "conversions to compare"
+    assert first["bigquery"] == first["duckdb"]
+    # The later batch, built incrementally on both: returning users change existing conversions, so
+    # BigQuery's merges (and the rebuild MERGE of touchpoints and credits) ran for real.
+    assert later["bigquery"] == later["duckdb"] != first["duckdb"]
     # The dashboard reads the marts on BigQuery and the serving snapshot on DuckDB: the same page.
-    connect(duck).publish()
-    pages = [_dashboard_figures(DashboardData(settings)) for settings in (duck, bq_settings)]
-    assert pages[0]["totals"]["first_click"][0] > 0 and pages[1] == pages[0]
-
-    # An incremental run reads only the last export days again: over the production `events_*` wildcard
-    # that is a constant `_TABLE_SUFFIX` range BigQuery prunes shards by.
-    newest = max(row["event_date"] for row in history)
-    first_day = (datetime.strptime(newest, "%Y%m%d") - timedelta(days=3)).strftime("%Y%m%d")
-    wildcard = {**os.environ, **bq_env, "ATTRIBUTION_GA4_TABLE": "events_*"}
-    assert run_dbt(["compile", "-s", "stg_ga4_events"], environ=wildcard) == 0
-    compiled = (DBT_TARGET / "compiled/attribution/models/staging/stg_ga4_events.sql").read_text()
-    assert f"`{PROJECT}`.`{ga4_dataset}`.`events_*`" in compiled
-    assert f"_table_suffix between '{first_day}' and '99999999'" in compiled
+    assert pipeline.dashboards["duckdb"]["totals"]["first_click"][0] > 0
+    assert pipeline.dashboards["bigquery"] == pipeline.dashboards["duckdb"]
 
 
 def test_a_gs_landing_loads_each_object_once_and_sets_it_aside(bq_settings: Settings, gcs_emulator, monkeypatch):

@@ -4,31 +4,25 @@ On BigQuery a query pays for every byte it scans, so an incremental build that r
 or the streamed table whole costs as much as a full rebuild, on every run. BigQuery skips data only
 for a constant filter on what the input is split by: the `events_*` shards' `_TABLE_SUFFIX`, the
 streamed table's partition column (a bound computed by a subquery does not prune). So the project is built
-once on the emulator, making `is_incremental()` true; a batch is loaded after it, for the next build
-to read; then the project is compiled for the production `events_*` wildcard (the emulator has no
-wildcard tables; compiling reads none), and the compiled SQL of every incremental model that reads
+on the emulator, making `is_incremental()` true; a batch is loaded after it, for the next build to
+read; then the project is compiled for the production `events_*` wildcard (``bigquery_pipeline.py``;
+the emulator has no wildcard tables, compiling reads none), and the compiled SQL of every incremental model that reads
 either input is checked: directly or through views, because a view is no copy and reading it scans
 what it reads.
 """
 
-import json
-import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator
-from ga4_fixture import create_table_sql, ga4_rows
+from bigquery_pipeline import GA4_DATASET, GROUP, BigQueryPipeline
+from emulators import PROJECT
 
-from attribution.dbt_cli import run_dbt
-from attribution.generator import write_batch
-from attribution.landing import load_pending
-from attribution.settings import load_settings
 from attribution.warehouse import connect
 
-pytestmark = [pytest.mark.bigquery, pytest.mark.dbt]
+pytestmark = [pytest.mark.bigquery, pytest.mark.dbt, GROUP]
 
 GA4_SOURCE = "source.attribution.ga4.events"
 STREAMED_SOURCE = "source.attribution.raw.streamed_events"
@@ -77,50 +71,18 @@ def cost_problems(node: dict, relations: list[str], column: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory):
-    """The project built once on the emulator, then compiled for `events_*`: (manifest, settings, GA4 rows)."""
-    tmp = tmp_path_factory.mktemp("bigquery_cost")
-    with running_bigquery_emulator(tmp) as endpoint, pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", ANONYMOUS_GCP_CONNECTION)
-        env = {
-            "ATTRIBUTION_TARGET": "bigquery",
-            "ATTRIBUTION_BQ_PROJECT": PROJECT,
-            "ATTRIBUTION_BQ_DATASET": "cost",
-            "ATTRIBUTION_BQ_API_ENDPOINT": endpoint,
-            "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
-            "ATTRIBUTION_LANDING_DIR": str(tmp / "landing"),
-            "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.ga4_export",
-            "ATTRIBUTION_GA4_TABLE": "events_fixture",  # for the build: one table with the export's columns
-        }
-        settings = load_settings(env)
-        end = datetime(2026, 11, 20, 12, tzinfo=UTC)
-        history = ga4_rows(300, seed=7, end=end)
-        export = connect(load_settings({**env, "ATTRIBUTION_BQ_DATASET": "ga4_export", "ATTRIBUTION_GA4_SOURCE": ""}))
-        export.ensure_schema()  # creates the export's dataset
-        export.query(create_table_sql(f"`{PROJECT}.ga4_export.events_fixture`", history))
-        settings.landing_path.mkdir(parents=True)
-        write_batch(settings.landing_path, 300, seed=8, end=end)
-        load_pending(settings, connect(settings))
-
-        paths = [f"--log-path={tmp / 'logs'}", "--target-path"]  # not the shared dbt/target
-        build = ["build", "--exclude", "resource_type:test", "resource_type:unit_test", *paths, str(tmp / "build")]
-        assert run_dbt(build, environ={**os.environ, **env}) == 0
-        # A batch loaded after the build: what the next incremental build reads.
-        batch = write_batch(settings.landing_path, 60, seed=9, end=end + timedelta(hours=1))
-        load_pending(settings, connect(settings))
-        [first_new] = connect(settings).query(
-            f"select min(event_date) as day from `{PROJECT}.cost.streamed_events` where _batch_file = '{batch.name}'"
-        )
-        compile_ = ["compile", "--select", "resource_type:model", *paths, str(tmp / "compiled")]
-        assert run_dbt(compile_, environ={**os.environ, **env, "ATTRIBUTION_GA4_TABLE": "events_*"}) == 0
-        yield json.loads((tmp / "compiled" / "manifest.json").read_text()), settings, history, first_new["day"]
+def built(bigquery_pipeline: BigQueryPipeline):
+    """The project built on the emulator, a batch loaded after it, then compiled for `events_*`:
+    (manifest, settings, GA4 rows, first event day of that batch)."""
+    pipeline = bigquery_pipeline
+    return pipeline.compiled, pipeline.settings, pipeline.history, pipeline.first_new_day
 
 
 def test_the_readers_are_found_and_compiled_as_incremental_builds(built):
     manifest, _, _, _ = built
     ga4, streamed = (incremental_readers(manifest, source) for source in (GA4_SOURCE, STREAMED_SOURCE))
     assert set(ga4) >= {"stg_ga4_events"}
-    assert {r for relations in ga4.values() for r in relations} == {f"`{PROJECT}`.`ga4_export`.`events_*`"}
+    assert {r for relations in ga4.values() for r in relations} == {f"`{PROJECT}`.`{GA4_DATASET}`.`events_*`"}
     # The later models read their inputs' rebuilt rows (by _events_loaded_at), not the events.
     assert set(streamed) == {"int_sessions", "int_conversions"}
     for name in {**ga4, **streamed}:

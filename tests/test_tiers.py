@@ -67,3 +67,18 @@ def test_an_unmarked_test_that_starts_dbt_fails_and_a_marked_one_runs(pytester: 
 def test_make_test_fast_runs_the_fast_tier():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert f"FAST_TIER := {FAST_TIER}\n" in makefile
+
+
+def test_zetasqls_analyzer_needs_the_bigquery_marker(pytester: pytest.Pytester):
+    pytester.makeconftest('pytest_plugins = ["tiers"]')
+    pytester.makepyfile(
+        """
+        from googlesql import GoogleSqlCatalog
+
+        def test_unmarked():
+            GoogleSqlCatalog("local-project")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_unmarked uses ZetaSQL's analyzer without @pytest.mark.bigquery*"])

@@ -35,6 +35,7 @@ def start() -> int:
     init(env)
     start_services(env)
     try:
+        AirflowClient.wait_healthy(BASE_URL)  # it writes the admin password when it first starts
         client = AirflowClient.login(BASE_URL, ADMIN_USER, admin_password(env))
         for dag_id in (DAG_ID, QUALITY_DAG_ID):
             client.unpause(dag_id, timeout=180)

@@ -51,13 +51,17 @@ class AirflowClient:
     def __init__(self, base_url: str, token: str):
         self.base_url, self.token = base_url.rstrip("/"), token
 
+    @staticmethod
+    def wait_healthy(base_url: str, timeout: float = 180) -> None:
+        """Until the API server answers its health check."""
+        wait("the API server", lambda: _call(f"{base_url.rstrip('/')}/api/v2/monitor/health"), timeout, interval=2)
+
     @classmethod
     def login(cls, base_url: str, user: str, password: str, timeout: float = 180) -> AirflowClient:
         """A client with a fresh JWT, once the API server answers its health check."""
-        base_url = base_url.rstrip("/")
-        wait("the API server", lambda: _call(f"{base_url}/api/v2/monitor/health"), timeout, interval=2)
-        token = _call(f"{base_url}/auth/token", body={"username": user, "password": password})["access_token"]
-        return cls(base_url, token)
+        cls.wait_healthy(base_url, timeout)
+        token = _call(f"{base_url.rstrip('/')}/auth/token", body={"username": user, "password": password})
+        return cls(base_url, token["access_token"])
 
     def request(self, path: str, body: dict | None = None, method: str | None = None) -> Any:
         """One JSON call; ``path`` below the base URL (``/api/v2/…``)."""
