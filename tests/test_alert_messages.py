@@ -5,13 +5,17 @@ test_alerts.py."""
 
 import json
 import logging
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import duckdb
 import pytest
 from slack import SlackReceiver, slack_connection
 
 from attribution import alerts
+from attribution.dbt_cli import run_dbt
+from attribution.warehouse import connect
 
 TASK = SimpleNamespace(dag_id="attribution_pipeline", task_id="load", try_number=3, max_tries=2,
                        run_id="manual__2026-12-04T10:00:00+00:00", log_url="http://127.0.0.1:8080/log")  # fmt: skip
@@ -110,3 +114,18 @@ def test_a_slow_or_unreachable_slack_changes_nothing_but_the_log(slack, alert_lo
         monkeypatch.setenv("AIRFLOW_CONN_SLACK_ALERTS", slack_connection(unreachable))
     alerts.task_failure_alert({"ti": TASK, "exception": RuntimeError("boom")})  # returns: the outcome stays
     assert "Could not deliver the Slack alert (the run's outcome is unaffected)" in alert_log.text
+
+
+@pytest.mark.dbt
+def test_a_real_dbt_model_error_is_named_in_the_failure_alert(slack, settings, attribution_env, tmp_path: Path):
+    # dbt's own run_results.json: the GA4 history table lost a column stg_ga4_events reads.
+    connect(settings).ensure_schema()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("alter table raw.ga4_events drop column event_params")
+    build = ["build", "--select", "stg_ga4_events", "--target-path", str(tmp_path / "target")]
+    assert run_dbt(build, environ={**os.environ, **attribution_env}) != 0
+    context = {"ti": TASK}
+    alerts.collect_dbt_results(str(tmp_path), context)  # as Cosmos calls it, before it raises
+    alerts.task_failure_alert({**context, "exception": RuntimeError("dbt command failed")})
+    [alert] = slack.texts()
+    assert "dbt model `stg_ga4_events` error:" in alert, alert

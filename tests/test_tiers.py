@@ -31,7 +31,7 @@ def test_each_command_needs_its_marker(command, marker):
     assert needed_marker(command) == marker
 
 
-def test_an_unmarked_test_that_starts_dbt_fails_and_a_marked_one_runs(pytester: pytest.Pytester, tmp_path: Path):
+def test_an_unmarked_test_that_starts_dbt_fails_a_marked_or_compose_one_runs(pytester: pytest.Pytester, tmp_path: Path):
     # A stand-in named like dbt: the guard goes by what is started, so the real dbt need not run here.
     fake = tmp_path / "bin" / "dbt"
     fake.parent.mkdir()
@@ -50,6 +50,11 @@ def test_an_unmarked_test_that_starts_dbt_fails_and_a_marked_one_runs(pytester: 
         def test_marked():
             subprocess.run([{str(fake)!r}, "build"], check=True)
 
+        @pytest.mark.compose
+        def test_in_the_compose_tier():
+            # The compose tier runs outside make test and may start anything (docker-compose needs "debian").
+            subprocess.run([{str(fake)!r}, "build"], check=True)
+
         @pytest.fixture(scope="module")
         def built():
             subprocess.run([{str(fake)!r}, "build"], check=True)
@@ -59,7 +64,7 @@ def test_an_unmarked_test_that_starts_dbt_fails_and_a_marked_one_runs(pytester: 
         """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.assert_outcomes(passed=2, failed=1, errors=1)
     result.stdout.fnmatch_lines(["*test_unmarked uses `*dbt build` without @pytest.mark.dbt*"])
     result.stdout.fnmatch_lines(["*test_through_a_module_fixture uses `*dbt build` without @pytest.mark.dbt*"])
 
