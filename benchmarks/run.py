@@ -55,7 +55,7 @@ LOAD_EVENTS = 200_000
 DATA_DRIVEN_MODELS = ("int_channel_paths", "int_channel_removal_effects", "int_data_driven_credits",
                       "mart_channel_removal_effects")  # fmt: skip
 ON_DEMAND_USD_PER_TIB = 6.25  # BigQuery on-demand list price, US multi-region
-GROUPS = ("parse", "run", "scaling", "load", "freshness")
+GROUPS = ("parse", "run", "scaling", "load", "freshness", "ga4")
 
 
 @dataclass
@@ -466,6 +466,47 @@ def bigquery_bytes(warehouse: Path, relation: str) -> int:
         return int(con.execute(f"select {total} from {relation}").fetchone()[0])
 
 
+# --- reading GA4's export -------------------------------------------------------------------------
+REAL_EXPORT_ROWS = PROJECT_ROOT / "tests" / "fixtures" / "ga4_public_sample_subset.parquet"
+
+# The columns stg_ga4_events reads, in BigQuery's data sizes (STRING 2 + UTF-8 bytes, INT64 and FLOAT64
+# 8, NULL 0; of event_params the key, string_value and int_value leaves). The sample predates
+# collected_traffic_source and session_traffic_source_last_click: they weigh nothing here.
+READ_BYTES_PER_EVENT_SQL = """
+select avg(
+    (2 + strlen(event_date)) + 8 + (2 + strlen(event_name))
+    + coalesce(list_sum(list_transform(event_params, lambda p: 2 + strlen(p.key)
+        + coalesce(2 + strlen(p.value.string_value), 0) + case when p.value.int_value is null then 0 else 8 end)), 0)
+    + coalesce(2 + strlen(user_pseudo_id), 0)
+    + coalesce(2 + strlen(traffic_source.name), 0) + coalesce(2 + strlen(traffic_source.medium), 0)
+    + coalesce(2 + strlen(traffic_source.source), 0)
+    + coalesce(2 + strlen(ecommerce.transaction_id), 0) + case when ecommerce.purchase_revenue is null then 0 else 8 end
+    + coalesce(2 + strlen(device.category), 0) + coalesce(2 + strlen(geo.country), 0)
+) from read_parquet(?)
+"""
+NEWER_FIELDS_ALLOWANCE = 1.33
+"""Headroom on the measured size for what a current export adds: the newer fields and parameters."""
+
+
+def bench_ga4_cost() -> list[Figure]:
+    """What the streaming export path costs a day at 1 M events a day with the default settings."""
+    from attribution.ga4_watch import streaming_cost_per_day
+    from attribution.settings import Settings
+
+    [(measured,)] = duckdb.execute(READ_BYTES_PER_EVENT_SQL, [str(REAL_EXPORT_ROWS)]).fetchall()
+    per_event = measured * NEWER_FIELDS_ALLOWANCE
+    interval = Settings().ga4_intraday_interval_seconds
+    cost = streaming_cost_per_day(1_000_000, per_event, interval, usd_per_tib=ON_DEMAND_USD_PER_TIB)
+    return [
+        Figure("GA4 export columns read per event (real public-sample rows)", measured, 0, "bytes", "reported", True,
+               f"BigQuery's data sizes of the columns stg_ga4_events reads; {per_event:.0f} bytes with"
+               f" {NEWER_FIELDS_ALLOWANCE}x headroom for a current export's newer fields"),
+        Figure("Streaming export read per day, 1 M events/day, defaults", cost.usd, 0, "USD", "< $5 a day",
+               cost.usd < 5, f"{cost.intraday_bytes / 2**30:.0f} GiB of intraday reads (one per {interval} s at"
+               f" most) and {cost.daily_bytes / 2**30:.0f} GiB of daily reads, on-demand"),
+    ]  # fmt: skip
+
+
 # --- load throughput ------------------------------------------------------------------------------
 def bench_load(tmp: Path, end: datetime, repeats: int = 3) -> list[Figure]:
     big = _batch(tmp / "load-file", LOAD_EVENTS, seed=7, end=end)
@@ -561,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures += bench_scaling(tmp, small, batch, end)
         if "load" in groups:
             figures += bench_load(tmp, end)
+        if "ga4" in groups:
+            figures += bench_ga4_cost()
     table = write_report(figures, args.out, time.perf_counter() - started)
     print(table)
     print(f"\nwritten to {args.out.relative_to(PROJECT_ROOT) if args.out.is_relative_to(PROJECT_ROOT) else args.out}")

@@ -91,14 +91,15 @@ def attribution_pipeline():
         """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined. Returns
         what the run builds, or None to skip the build and publish: nothing loaded since the last publish."""
         from attribution.alerts import quarantine_alert
-        from attribution.landing import build_reason, load_pending
+        from attribution.landing import build_reason, load_pending, note_export_changes
         from attribution.warehouse import connect
 
         warehouse = connect(settings)
         reports = [report.as_dict() for report in load_pending(settings, warehouse)]
         quarantine_alert(context, reports, settings.quarantine_alert_rate)
+        export_changes = note_export_changes(settings, warehouse)
         reason = build_reason(warehouse, full_refresh=params["full_refresh"])
-        return {"files": reports, "reason": reason} if reason else None
+        return {"files": reports, "export_changes": export_changes, "reason": reason} if reason else None
 
     # Ahead of any waiting writer: its weight is absolute and above any other task's.
     @task(pool=settings.pool, max_active_tis_per_dag=1, priority_weight=100, weight_rule="absolute")

@@ -8,11 +8,14 @@ production `events_*` wildcard between a load and the build that reads it) and t
 
 Phases, in order: loads (clean, quarantined, rejected, duplicate); a first dbt build with data and unit
 tests; a later batch loaded; the project compiled for `events_*`; an incremental build over the new
-rows; a no-op build; a full refresh; a rebuild MERGE with incremental_predicates (a probe model); the
-dashboard's queries; the GA4 staging over the `events_*` wildcard (the emulator refuses it, after the
-proxy has recorded the statement as sent). The DuckDB twin loads the same files and builds at the same
-points; its GA4 history is shaped by the embedded warehouse's own seeding SQL, BigQuery's by the
-fixture's Python, so the two shapings are checked against each other.
+rows; a day of GA4's streaming export in three intraday appends and its handover to the daily table (a
+run after each, one between the daily table's arrival and the intraday table's drop, and after the drop
+a no-op build); a
+full refresh; a rebuild MERGE with incremental_predicates (a probe model); the dashboard's queries; the
+GA4 staging over the `events_*` wildcard (the emulator refuses it, after the proxy has recorded the
+statement as sent). The DuckDB twin loads the same files and builds at the same points; its GA4 history
+is shaped by the embedded warehouse's own seeding SQL, BigQuery's by the fixture's Python, so the two
+shapings are checked against each other.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import duckdb
 import pytest
 from bigquery_recorder import recording
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator
-from ga4_fixture import create_table_sql, current_export_rows, export_row, insert_into_duckdb
+from ga4_fixture import append_to_table_sql, create_table_sql, current_export_rows, export_row, insert_into_duckdb
+from intraday_fixture import EXPORT_DAY, PURCHASES, daily_rows, intraday_appends
 from test_loader import HEADER, row
 
 from attribution.dashboard.data import DashboardData, Filters, click_totals
@@ -102,6 +106,15 @@ def every_column(settings: Settings) -> dict[str, list[tuple]]:
     }
 
 
+def first_clicks(settings: Settings) -> dict[str, tuple[str, bool]]:
+    """The streamed day's purchases under first click: (channel group, provisional)."""
+    mart, day = table(settings, "mart_first_click"), ", ".join(f"'{c}'" for c in PURCHASES)
+    rows = connect(settings).query(
+        f"select conversion_id, channel_group, is_provisional from {mart} where conversion_id in ({day})"
+    )
+    return {r["conversion_id"]: (r["channel_group"], bool(r["is_provisional"])) for r in rows}
+
+
 def dashboard_figures(settings: Settings) -> dict:
     """What the dashboard shows: its date range, channels, totals per model, campaigns, live events, files."""
     data = DashboardData(settings)
@@ -129,6 +142,7 @@ class BigQueryPipeline:
     compiled: dict = field(default_factory=dict)  # the manifest compiled for `events_*` before the incremental build
     first_new_day: object = None  # the first event day of the batch loaded before that build
     dashboards: dict[str, dict] = field(default_factory=dict)  # target -> dashboard_figures
+    intraday: dict[str, dict] = field(default_factory=dict)  # point -> first_clicks of the streamed day
 
 
 def _land(landing: Path, files: dict[str, bytes]) -> None:
@@ -171,6 +185,10 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
             for target in (settings, twin):
                 _land(target.landing_path, files)
                 load_pending(target, connect(target))
+
+        def build_twin_run() -> None:
+            command = ["run", "--select", "stg_ga4_events+", f"--target-path={tmp / 'duck-target'}"]
+            assert run_dbt(command, environ={**os.environ, **twin_env}) == 0
 
         def build_twin(*args: str) -> None:
             command = ["build", *args, "--exclude", "resource_type:unit_test", f"--target-path={tmp / 'duck-target'}"]
@@ -231,8 +249,37 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
         build_twin()
         pipeline.marts["incremental build"] = {"bigquery": marts(settings), "duckdb": marts(twin),
                                                "bigquery, every column": every_column(settings)}  # fmt: skip
-        recorder.phase = "no-op build"
+        # GA4's streaming export (tests/intraday_fixture.py): three appends to an intraday table, each
+        # followed by a run of the models up to the click marts; the day's daily rows then land in the
+        # export beside it (a run between the two), and the intraday table is dropped; the run after
+        # that is every model's (the others catch up) and has nothing new: the no-op build. The twin
+        # gets the daily rows only, read once. The full refresh below must equal BigQuery's result.
+        intraday_table = f"events_intraday_{EXPORT_DAY}"
+        up_to_click_marts = ("run", "--select", "stg_ga4_events+,+mart_first_click stg_ga4_events+,+mart_last_click")
+        for number, append in enumerate(intraday_appends(), start=1):
+            recorder.phase = FIXTURE
+            name = f"`{PROJECT}.{GA4_DATASET}.{intraday_table}`"
+            for sql in [create_table_sql(name, append)] if number == 1 else append_to_table_sql(name, append):
+                export.query(sql)
+            recorder.phase = f"intraday append {number}"
+            assert dbt(*up_to_click_marts) == 0
+            pipeline.intraday[f"append {number}"] = first_clicks(settings)
+        recorder.phase = FIXTURE
+        for sql in append_to_table_sql(f"`{PROJECT}.{GA4_DATASET}.events_fixture`", daily_rows()):
+            export.query(sql)
+        recorder.phase = "handover, the intraday table still there"
+        assert dbt(*up_to_click_marts) == 0
+        pipeline.intraday["handover"] = first_clicks(settings)
+        recorder.phase = FIXTURE
+        export.query(f"drop table `{PROJECT}.{GA4_DATASET}.{intraday_table}`")
+        insert_into_duckdb(twin.warehouse_path, daily_rows(), tmp)
+        recorder.phase = "no-op build, after the intraday table's drop"
         assert dbt("run") == 0
+        build_twin_run()
+        pipeline.intraday["daily only, on DuckDB"] = first_clicks(twin)
+        pipeline.marts["after handover"] = {"bigquery": marts(settings), "duckdb": marts(twin),
+                                            "bigquery, every column": every_column(settings)}  # fmt: skip
+
         recorder.phase = "full refresh"
         assert dbt("build", "--full-refresh", "--exclude", "resource_type:unit_test") == 0
         pipeline.marts["full refresh"] = {"bigquery, every column": every_column(settings)}

@@ -98,6 +98,7 @@ LONGEST_FIRST = (
     "test_incremental",
     "test_dbt_project",
     "test_ga4_rules",
+    "test_intraday",
     "test_airflow_ui",
     "test_pipeline_e2e",
     "test_data_driven",

@@ -183,13 +183,15 @@ def ga4_rows(n_events: int, *, seed: int, end: datetime) -> list[dict]:
     return [export_row(event) for event in generate_events(n_events, seed=seed, end=end)]
 
 
-def insert_into_duckdb(warehouse: Path, rows: list[dict], scratch: Path) -> None:
-    """Append rows to the embedded warehouse's ``raw.ga4_events`` (created by ``ensure_schema``)."""
+def insert_into_duckdb(warehouse: Path, rows: list[dict], scratch: Path, table: str = "raw.ga4_events") -> None:
+    """Append rows to ``table`` of the embedded warehouse (``raw.ga4_events``, created by
+    ``ensure_schema``; another table of the export's shape is created if it does not exist)."""
     ndjson = scratch / "ga4_rows.ndjson"
     ndjson.write_text("".join(json.dumps(row) + "\n" for row in rows))
     columns = "{" + ", ".join(f"'{name}': '{column_type(t, 'duckdb')}'" for name, t in SCHEMA) + "}"
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"insert into raw.ga4_events select * from read_json('{ndjson}', columns = {columns})")
+        con.execute(f"create table if not exists {table} as select * from raw.ga4_events where false")
+        con.execute(f"insert into {table} select * from read_json('{ndjson}', columns = {columns})")
 
 
 def _literal(value, field_type) -> str:
@@ -212,3 +214,15 @@ def create_table_sql(table: str, rows: list[dict]) -> str:
     """SQL that creates ``table`` (backquoted full name) holding ``rows`` with the export's schema."""
     structs = ",\n".join(_literal(row, SCHEMA) for row in rows)
     return f"create table {table} as select * from unnest([\n{structs}\n])"
+
+
+def append_to_table_sql(table: str, rows: list[dict]) -> list[str]:
+    """Statements that append ``rows`` to ``table`` (backquoted full name): through a table of their own,
+    columns named, since the emulator reads ``select *`` (and a column list) in an insert as one column."""
+    staging = table[:-1] + "_append`"
+    columns = ", ".join(name for name, _ in SCHEMA)
+    return [
+        create_table_sql(staging, rows),
+        f"insert into {table} select {columns} from {staging}",
+        f"drop table {staging}",
+    ]

@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 from bigquery_pipeline import GROUP, BigQueryPipeline, table
 from emulators import ANONYMOUS_GCP_CONNECTION, PROJECT, running_bigquery_emulator, running_gcs_emulator
+from ga4_fixture import append_to_table_sql, create_table_sql
+from intraday_fixture import EXPORT_DAY, ONLY_INTRADAY, PURCHASES, daily_rows, intraday_appends
 from test_loader import HEADER, row
+from test_triggering import Watch
 
+from attribution.ga4_watch import note_changes
 from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import Settings, load_settings
+from attribution.triggering import GA4ExportTrigger
 from attribution.warehouse import connect
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.dbt, GROUP]
@@ -219,7 +224,8 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     origins = {r["event_origin"]: r["n"] for r in connect(duck).query(
         "select event_origin, count(*) as n from int_events group by 1")}  # fmt: skip
     [loaded] = connect(duck).query("select sum(rows_loaded) as n from raw.load_ledger")
-    assert origins["ga4"] == len(pipeline.history) - 1 and origins["stream"] == loaded["n"]  # one export duplicate
+    ga4_rows = len(pipeline.history) - 1 + len(daily_rows())  # one export duplicate; the streamed day's daily rows
+    assert origins["ga4"] == ga4_rows and origins["stream"] == loaded["n"]
     # The rules ran the same on both: the unattributable purchases and GA4's own channels are there.
     for settings in (duck, bigquery):
         [row] = connect(settings).query(
@@ -236,6 +242,62 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     # The dashboard reads the marts on BigQuery and the serving snapshot on DuckDB: the same page.
     assert pipeline.dashboards["duckdb"]["totals"]["first_click"][0] > 0
     assert pipeline.dashboards["bigquery"] == pipeline.dashboards["duckdb"]
+
+
+def test_a_day_of_the_streaming_export_is_served_then_handed_over_on_bigquery_as_on_duckdb(
+    bigquery_pipeline: BigQueryPipeline,
+):
+    """tests/intraday_fixture.py's day on the emulator; the DuckDB twin reads the same day from its daily
+    rows alone, and the full refresh that follows equals BigQuery's warehouse (test_googlesql.py)."""
+    observed = bigquery_pipeline.intraday
+    streamed: set[str] = set()
+    for number, append in enumerate(intraday_appends(), start=1):
+        served = observed[f"append {number}"]
+        streamed |= {row["ecommerce"]["transaction_id"] for row in append if row["event_name"] == "purchase"}
+        assert set(served) == streamed, f"append {number}: its purchases served after its run"
+        assert all(provisional for _, provisional in served.values())
+    assert observed["append 3"]["T-A"][0] == "Direct"
+    handed_over = observed["handover"]
+    assert set(handed_over) == set(PURCHASES) - set(ONLY_INTRADAY), "the daily table is the record"
+    assert handed_over["T-A"] == ("Email", False)
+    assert not any(provisional for _, provisional in handed_over.values())
+    assert handed_over == observed["daily only, on DuckDB"], "as if the day had been read from the daily table"
+    after = bigquery_pipeline.marts["after handover"]
+    assert after["bigquery"] == after["duckdb"], "every mart the same on both targets after the drop"
+
+
+def test_the_ga4_export_watcher_fires_on_streamed_rows_and_on_a_new_daily_table(bq_settings: Settings, monkeypatch):
+    """GA4ExportTrigger against the emulator, as the triggerer runs it; its settings come from the
+    environment, as in the triggerer. The emulator keeps no modification times: rows tell here."""
+    export_dataset = f"{bq_settings.bq_dataset}_export"
+    env = {**_bq_env(bq_settings), "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{export_dataset}"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    export = connect(load_settings({**env, "ATTRIBUTION_BQ_DATASET": export_dataset, "ATTRIBUTION_GA4_SOURCE": ""}))
+    export.ensure_schema()  # the export's dataset
+    intraday, daily = f"events_intraday_{EXPORT_DAY}", f"events_{EXPORT_DAY}"
+    first, second, _ = intraday_appends()
+
+    def create(name: str, rows: list[dict]) -> None:
+        export.query(create_table_sql(f"`{PROJECT}.{export_dataset}.{name}`", rows))
+
+    def append(name: str, rows: list[dict]) -> None:
+        for sql in append_to_table_sql(f"`{PROJECT}.{export_dataset}.{name}`", rows):
+            export.query(sql)
+
+    watch = Watch(GA4ExportTrigger(poll_seconds=0.2), key="changed")
+    try:
+        assert watch.after(lambda: None, wait=1.5) is None, "the first poll is the baseline"
+        assert watch.after(lambda: create(intraday, first), wait=10) == [intraday]
+        assert watch.after(lambda: append(intraday, second), wait=10) == [intraday], "rows streamed in"
+        assert watch.after(lambda: create(daily, daily_rows()), wait=10) == [daily], "the day's daily table"
+        assert watch.after(lambda: None, wait=1.5) is None, "nothing new, nothing fired"
+    finally:
+        watch.close()
+    warehouse = connect(load_settings(env))
+    warehouse.ensure_schema()
+    assert note_changes(warehouse, 300, datetime(2026, 11, 19, 12)) == [daily, intraday]
+    assert warehouse.ga4_export_noticed()[intraday][0].rows == len(first) + len(second)
 
 
 def test_a_gs_landing_loads_each_object_once_and_sets_it_aside(bq_settings: Settings, gcs_emulator, monkeypatch):

@@ -186,7 +186,9 @@ REMOVAL_EFFECTS = [
 ]
 
 
-def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON, removal_effects=REMOVAL_EFFECTS) -> None:
+def write_snapshot(
+    path, *, set_aside=SET_ASIDE, comparison=COMPARISON, removal_effects=REMOVAL_EFFECTS, provisional_days=()
+) -> None:
     """A serving snapshot with the served relations' columns, as ``publish`` writes it."""
     credits = [
         (cid, user, at, at.date(), model, session, started, source, medium, campaign, channel, revenue, credit,
@@ -210,10 +212,12 @@ def write_snapshot(path, *, set_aside=SET_ASIDE, comparison=COMPARISON, removal_
         con.executemany(
             "insert into mart_attribution_credits values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", credits
         )
-        con.execute("""
+        con.execute(f"""
             create table mart_attribution_daily as
             select conversion_date, attribution_model, channel_group, source, medium,
-                   sum(credit) as conversions, sum(attributed_revenue) as revenue
+                   sum(credit) as conversions, sum(attributed_revenue) as revenue,
+                   sum(case when conversion_date in ({", ".join(f"date '{day}'" for day in provisional_days) or "null"})
+                       then credit else 0 end) as provisional_conversions
             from mart_attribution_credits group by all
         """)
         for model in ("first_click", "last_click"):
@@ -355,6 +359,15 @@ def test_unattributed_share_counts_every_channel(chosen, monkeypatch):
     app.sidebar.multiselect[1].set_value(["Email"]).run()
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Unattributed conversions"] == "1 (25.0%)", "a share of every conversion, whatever channels"
+
+
+def test_days_resting_on_the_streaming_export_are_marked_provisional(tmp_path, monkeypatch, chosen):
+    assert not [w for w in page(chosen, monkeypatch).warning if w.value.startswith("Provisional")], "none by default"
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "provisional" / "w.duckdb")}
+    load_settings(env).snapshot_path.parent.mkdir()
+    write_snapshot(load_settings(env).snapshot_path, provisional_days=(date(2026, 11, 20),))
+    [warning] = [w.value for w in page(env, monkeypatch).warning if w.value.startswith("Provisional")]
+    assert warning.startswith("Provisional: Nov 20.") and "streaming export" in warning and "first-touch" in warning
 
 
 def test_health_row_counts_rows_set_aside_by_reason(chosen, monkeypatch):

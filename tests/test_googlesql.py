@@ -1,17 +1,19 @@
 """Every statement the BigQuery target sends is valid GoogleSQL, as BigQuery's own analyzer resolves it.
 
 The pipeline runs against the BigQuery emulator behind a recording proxy (``bigquery_recorder.py``)
-through every phase a production run goes through (``bigquery_pipeline.py``: loads, a first dbt
-build with data and unit tests, a compile for `events_*`, an incremental build over new rows, a no-op
-build, a full refresh, the dashboard's queries, the GA4 staging over the `events_*` wildcard), and
-ZetaSQL analyses each recorded statement against a catalog built from what was sent (``googlesql.py``).
-The emulator proves the API flow; this proves the dialect.
+through every phase a production run goes through (``bigquery_pipeline.py``: loads, a first dbt build
+with data and unit tests, a compile for `events_*`, an incremental build over new rows, a day of GA4's
+streaming export handed over to its daily table, a no-op build, a full refresh, the dashboard's queries,
+the GA4 staging over the `events_*` wildcard), and ZetaSQL analyses each recorded statement against a
+catalog built from what was sent (``googlesql.py``). The emulator proves the API flow; this proves the
+dialect.
 """
 
 import pytest
 from bigquery_pipeline import DATASET, FIXTURE, GA4_DATASET, GROUP, PREDICATE, BigQueryPipeline
 from emulators import PROJECT
 from googlesql import GoogleSqlCatalog, analyse_records, distinct_text
+from intraday_fixture import EXPORT_DAY
 
 from attribution.settings import DBT_PROJECT_DIR
 
@@ -23,7 +25,7 @@ def recorded(bigquery_pipeline: BigQueryPipeline):
     """The pipeline's BigQuery traffic through every phase: (records, marts incremental, marts refreshed)."""
     marts = bigquery_pipeline.marts
     whole = "bigquery, every column"
-    return bigquery_pipeline.records, marts["incremental build"][whole], marts["full refresh"][whole]
+    return bigquery_pipeline.records, marts["after handover"][whole], marts["full refresh"][whole]
 
 
 def _sent(records, phase_prefix: str = "") -> list[str]:
@@ -33,7 +35,7 @@ def _sent(records, phase_prefix: str = "") -> list[str]:
 @pytest.fixture(scope="module")
 def catalog() -> GoogleSqlCatalog:
     catalog = GoogleSqlCatalog(PROJECT)
-    catalog.seed_ga4_export(PROJECT, GA4_DATASET, ["events_fixture", "events_*"])
+    catalog.seed_ga4_export(PROJECT, GA4_DATASET, ["events_fixture", "events_*", f"events_intraday_{EXPORT_DAY}"])
     return catalog
 
 
@@ -63,7 +65,14 @@ def test_the_capture_holds_every_kind_of_statement_the_target_sends(recorded, an
     ddl = [f"create or replace {kind} `{PROJECT}`.`{DATASET}`.`{{}}`" for kind in ("table", "view")]
     created = {m for m in models if any(d.format(m) in s for s in sent for d in ddl)}
     assert created == models
-    for phase in ("loader", "first build", "compile", "incremental build", "no-op build", "full refresh", "dashboard"):
+    intraday = [s for s in _sent(records, "intraday append") if f"events_intraday_{EXPORT_DAY}" in s]
+    assert intraday, "the intraday table read"
+    handover = _sent(records, "handover")
+    assert any("replace (" in s and "true as is_removed" in s for s in handover), "the handover's removed rows"
+    assert any("when matched then delete" in s and "int_removed_events" in s for s in handover), "the pre-hooks"
+    phases = ("loader", "first build", "compile", "incremental build", "intraday append", "handover",
+              "no-op build", "full refresh", "dashboard")  # fmt: skip
+    for phase in phases:
         assert _sent(records, phase), f"no statement recorded in phase {phase!r}"
     unit_tests = [s for s in _sent(records, "first build") if '"node_id": "unit_test.' in s]
     assert unit_tests, "dbt unit tests' statements"

@@ -78,6 +78,8 @@ def test_ga4_history_relation_per_target():
             "ATTRIBUTION_GA4_TABLE must be a table name",
         ),
         ({"ATTRIBUTION_DASHBOARD_URL": "javascript:alert(1)"}, "ATTRIBUTION_DASHBOARD_URL must be http"),
+        ({"ATTRIBUTION_GA4_INTRADAY": "yes"}, "ATTRIBUTION_GA4_INTRADAY must be one of auto, true, false, got 'yes'"),
+        ({"ATTRIBUTION_GA4_INTRADAY_INTERVAL_SECONDS": "0"}, "ATTRIBUTION_GA4_INTRADAY_INTERVAL_SECONDS must be >= 1"),
         ({"ATTRIBUTION_DUCKDB_MEMORY_LIMIT": "lots"}, "ATTRIBUTION_DUCKDB_MEMORY_LIMIT must look like 2GB"),
         ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "5%"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be a number"),
         ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "1.5"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be between 0 and 1"),

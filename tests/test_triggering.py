@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from airflow.triggers.base import BaseEventTrigger
 from emulators import ANONYMOUS_GCP_CONNECTION, running_gcs_emulator
 
 from attribution.settings import load_settings
-from attribution.triggering import LANDING_ASSET, LandingTrigger, pipeline_schedule
+from attribution.triggering import GA4_EXPORT_ASSET, LANDING_ASSET, GA4ExportTrigger, LandingTrigger, pipeline_schedule
 
 POLL = 0.05
 
@@ -25,14 +26,14 @@ POLL = 0.05
 class Watch:
     """A running trigger; ``after(action)`` performs the action and returns what the trigger fired next."""
 
-    def __init__(self, trigger: LandingTrigger) -> None:
+    def __init__(self, trigger: BaseEventTrigger, key: str = "landed") -> None:
         self.loop = asyncio.new_event_loop()
         self.fired: asyncio.Queue = asyncio.Queue()
-        self.task = self.loop.create_task(self._consume(trigger))
+        self.task = self.loop.create_task(self._consume(trigger, key))
 
-    async def _consume(self, trigger: LandingTrigger) -> None:
+    async def _consume(self, trigger: BaseEventTrigger, key: str) -> None:
         async for event in trigger.run():
-            await self.fired.put(event.payload["landed"])
+            await self.fired.put(event.payload[key])
 
     def after(self, action: Callable[[], object], wait: float = 2.0) -> list[str] | None:
         action()
@@ -129,6 +130,31 @@ def test_the_dag_runs_on_landing_and_on_schedule_unless_polling_is_off(tmp_path:
 
     fixed = load_settings({"ATTRIBUTION_LANDING_POLL_SECONDS": "0", "ATTRIBUTION_SCHEDULE": "*/7 * * * *"})
     assert pipeline_schedule(fixed) == "*/7 * * * *"
+
+
+def test_on_bigquery_the_dag_also_runs_when_the_ga4_export_changes():
+    from airflow.sdk import AssetAny
+
+    bigquery = {
+        "ATTRIBUTION_TARGET": "bigquery",
+        "ATTRIBUTION_BQ_PROJECT": "acme-analytics",
+        "ATTRIBUTION_GA4_SOURCE": "acme-analytics.analytics_123",
+        "ATTRIBUTION_GA4_INTRADAY_INTERVAL_SECONDS": "120",
+    }
+    condition = pipeline_schedule(load_settings(bigquery)).asset_condition
+    assert isinstance(condition, AssetAny)
+    landing, export = condition.objects
+    assert (landing.name, export.name) == (LANDING_ASSET, GA4_EXPORT_ASSET)
+    assert export.uri == "bigquery://acme-analytics/analytics_123/events_*"
+    [watcher] = export.watchers
+    assert isinstance(watcher.trigger, GA4ExportTrigger) and watcher.trigger.poll_seconds == 120
+    classpath, kwargs = watcher.trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    assert getattr(importlib.import_module(module), name)(**kwargs).poll_seconds == 120
+    for off in ({"ATTRIBUTION_GA4_INTRADAY": "false"}, {"ATTRIBUTION_GA4_SOURCE": ""}):
+        [asset] = pipeline_schedule(load_settings(bigquery | off)).asset_condition.objects
+        assert asset.name == LANDING_ASSET, f"no export to watch with {off}"
+    assert [a.name for a in pipeline_schedule(load_settings({})).asset_condition.objects] == [LANDING_ASSET]
 
 
 @pytest.mark.parametrize("value", ["-1", "often"])

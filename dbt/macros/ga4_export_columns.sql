@@ -2,13 +2,14 @@
     old export (the public sample: no collected_traffic_source, no session_traffic_source_last_click)
     and on a current one alike, without configuration.
     `path` is a top-level column (`collected_traffic_source`) or `column.field`
-    (`ecommerce.purchase_revenue_in_usd`). False while parsing, and when the source does not exist. -#}
-{% macro ga4_export_has(path) %}
+    (`ecommerce.purchase_revenue_in_usd`); `relation`: another table of the export (an intraday one)
+    instead of the source. False while parsing, and when the table does not exist. -#}
+{% macro ga4_export_has(path, relation=none) %}
     {%- if not execute -%}
         {{- return(false) -}}
     {%- endif -%}
     {%- set column_name, _, field_name = path.partition('.') -%}
-    {%- for column in ga4_export_columns() if column.name | lower == column_name -%}
+    {%- for column in ga4_export_columns(relation) if column.name | lower == column_name -%}
         {%- set field_pattern = '\\b' ~ field_name ~ '\\b' -%}
         {{- return(not field_name or modules.re.search(field_pattern, column.data_type | lower) is not none) -}}
     {%- endfor -%}
@@ -18,8 +19,8 @@
 {#- The GA4 source's columns (name, data_type; a struct's type names its fields). Over the `events_*`
     wildcard, the columns of its newest daily table: BigQuery reads the wildcard with the schema of the
     most recently created table it matches, older tables' missing columns reading as null. -#}
-{% macro ga4_export_columns() %}
-    {%- set relation = source('ga4', 'events') -%}
+{% macro ga4_export_columns(relation=none) %}
+    {%- set relation = relation or source('ga4', 'events') -%}
     {%- if relation.identifier.endswith('*') -%}
         {%- set prefix = relation.identifier[:-1] -%}
         {%- set shards = [] -%}

@@ -116,3 +116,54 @@
     {%- endif -%}
     {{- return(run_query('select max(first_event_date) from ' ~ ledger).columns[0].values()[0]) -}}
 {% endmacro %}
+
+{#- SQL subquery: the events removed from the GA4 export (int_removed_events) since this model's
+    watermark, whose rows here must go; none on a full build (it reads only the events that remain). -#}
+{% macro removed_since_watermark(incremental) -%}
+    (select * from {{ ref('int_removed_events') }} where {{ 'loaded_at > ' ~ watermark() if incremental else 'false' }})
+{%- endmacro %}
+
+{#- pre_hook of an incremental model: delete its rows that rest on events removed from the GA4 export
+    since its watermark (the handover of a day from intraday to daily data); the build then rebuilds
+    what remains of them, the removed events' users and sessions among those it rebuilds. `by`, what
+    a deleted row has in common with a removed event:
+    - 'session': its user_pseudo_id and ga_session_id (int_sessions: rebuilt from the events left);
+    - 'event': its event_id (int_conversions: a conversion whose first occurrence it was, rebuilt
+      from its other occurrences);
+    - 'user': its user_pseudo_id (int_channel_paths: a user's paths, rebuilt from what is left);
+    - 'vanished conversion': its conversion_id, of a conversion no longer in int_conversions (the
+      models keyed by conversion rebuild every other conversion they touch by its key).
+    Renders nothing unless there is such an event, checked in the small view, so a build without a
+    handover sends nothing. One MERGE deleting the rows that match the distinct keys, the same
+    statement on both targets (BigQuery deletes a row that matches one source row; the emulator runs
+    no DELETE). One per model: a second would see the watermark the first moved. Use:
+    config(pre_hook="{{ forget_removed_events('user') }}"). -#}
+{% macro forget_removed_events(by) %}
+    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {#- The watermark as a constant: the MERGE then reads this table only for the rows it deletes. -#}
+    {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
+    {%- set since = "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")"
+        if newest is not none else "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set removed = '(select * from ' ~ ref('int_removed_events') ~ ' where loaded_at > ' ~ since ~ ')' -%}
+    {%- if not run_query('select count(*) from ' ~ removed ~ ' as removed').columns[0].values()[0] -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set keys = {
+        'session': ['user_pseudo_id', 'ga_session_id'],
+        'event': ['event_id'],
+        'user': ['user_pseudo_id'],
+        'vanished conversion': ['conversion_id'],
+    }[by] -%}
+    {%- set vanished = by == 'vanished conversion' -%}
+    {%- set matches = [] -%}
+    {%- for key in keys -%}
+        {%- do matches.append('target.' ~ key ~ ' = removed.' ~ key) -%}
+    {%- endfor -%}
+    {{- return('merge into ' ~ this ~ ' as target using (select distinct ' ~ keys | join(', ') ~ ' from ' ~ removed
+        ~ ' as removed_events where ' ~ keys | join(' is not null and ') ~ ' is not null'
+        ~ (' and conversion_id not in (select conversion_id from ' ~ ref('int_conversions') ~ ')' if vanished else '')
+        ~ ') as removed on '
+        ~ matches | join(' and ') ~ ' when matched then delete') -}}
+{% endmacro %}

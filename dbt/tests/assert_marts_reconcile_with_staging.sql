@@ -19,6 +19,7 @@ staged_events as (
         purchase_revenue,
         event_timestamp
     from {{ ref('stg_ga4_events') }}
+    where not is_removed
 
     union all
 

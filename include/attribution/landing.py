@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from attribution.batch_file import inspect
@@ -193,8 +194,22 @@ def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
     return reports
 
 
+def note_export_changes(settings: Settings, warehouse: Warehouse) -> list[str]:
+    """Note what changed in the GA4 export since the last run (ga4_watch); nothing when intraday
+    reading is off and the target reads no export of its own."""
+    from attribution.ga4_watch import note_changes
+
+    if settings.ga4_intraday.lower() == "false":
+        return []
+    noted = note_changes(warehouse, settings.ga4_intraday_interval_seconds, datetime.now(UTC).replace(tzinfo=None))
+    if noted:
+        log.info("GA4 export changed: %s", ", ".join(noted))
+    return noted
+
+
 def build_reason(warehouse: Warehouse, full_refresh: bool = False) -> str | None:
-    """Why a run must build and publish the models, or None: nothing was loaded since the last publish.
+    """Why a run must build and publish the models, or None: nothing was loaded, and no change of the
+    GA4 export noted (ga4_watch), since the last publish.
 
     Compared through the ledger, not this run's files: a run that loaded but failed before publishing
     leaves its rows unserved, and the next run builds them even with nothing new landed.
@@ -207,4 +222,7 @@ def build_reason(warehouse: Warehouse, full_refresh: bool = False) -> str | None
     loaded_at = warehouse.last_loaded_at()
     if loaded_at is not None and loaded_at > served_at:
         return f"batches loaded since the last publish ({served_at:%Y-%m-%d %H:%M:%S} UTC)"
+    changed_at = warehouse.ga4_export_changed_at()
+    if changed_at is not None and changed_at > served_at:
+        return f"the GA4 export changed since the last publish ({served_at:%Y-%m-%d %H:%M:%S} UTC)"
     return None

@@ -32,6 +32,7 @@ _TARGETS: tuple[str, ...] = ("duckdb", "bigquery")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,1023}$")
 _GA4_SOURCE = re.compile(r"^(?P<project>[a-z][a-z0-9.:-]{4,}[a-z0-9])\.(?P<dataset>[A-Za-z0-9_]{1,1024})$")
 _GA4_TABLE = re.compile(r"^[A-Za-z0-9_]{1,1023}\*?$")
+_GA4_INTRADAY = ("auto", "true", "false")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 GA4_HISTORY_TABLE = "ga4_events"
 """The embedded warehouse's GA4-shaped history table, in the raw schema."""
@@ -103,6 +104,17 @@ class Settings:
         "table in ATTRIBUTION_GA4_SOURCE to read: the `events_*` wildcard (pruned by `_TABLE_SUFFIX`)"
         " or one table / view with the export's columns (pruned by `event_date`)",
     )
+    ga4_intraday: str = _setting(
+        "auto",
+        "read GA4's streaming export (`events_intraday_YYYYMMDD` beside the daily tables) so today is"
+        " attributed within minutes: `auto` where the export has intraday tables, `true` (a build fails"
+        " without one), `false` (daily tables only)",
+    )
+    ga4_intraday_interval_seconds: int = _setting(
+        300,
+        "how often GA4's export is watched (table metadata, free API calls) and the shortest time between"
+        " two builds that read its intraday tables: each read scans them whole, so this bounds the cost",
+    )
     unwanted_referrals: str = _setting(
         "",
         "comma-separated hosts whose referrals carry no source (subdomains included), e.g. a payment"
@@ -138,6 +150,14 @@ class Settings:
         if not re.match(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", self.duckdb_memory_limit):
             limit = self.duckdb_memory_limit
             raise SettingsError(f"{_env('duckdb_memory_limit')} must look like 2GB or 512MiB, got {limit!r}")
+        if self.ga4_intraday.lower() not in _GA4_INTRADAY:
+            raise SettingsError(
+                f"{_env('ga4_intraday')} must be one of {', '.join(_GA4_INTRADAY)}, got {self.ga4_intraday!r}"
+            )
+        if self.ga4_intraday_interval_seconds < 1:
+            raise SettingsError(
+                f"{_env('ga4_intraday_interval_seconds')} must be >= 1, got {self.ga4_intraday_interval_seconds}"
+            )
         if self.landing_poll_seconds < 0:
             raise SettingsError(f"{_env('landing_poll_seconds')} must be >= 0, got {self.landing_poll_seconds}")
         if not 0 <= self.quarantine_alert_rate <= 1:
@@ -227,6 +247,7 @@ class Settings:
             "ATTRIBUTION_GA4_SCHEMA": ga4_schema,
             "ATTRIBUTION_GA4_IDENTIFIER": ga4_identifier,
             _env("unwanted_referrals"): self.unwanted_referrals,
+            _env("ga4_intraday"): self.ga4_intraday.lower(),
             # Unit tests prove the logic in CI; scheduled runs skip them.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
         }

@@ -11,6 +11,7 @@
     config(
         materialized='incremental',
         on_schema_change='fail',
+        pre_hook="{{ forget_removed_events('user') }}",
         **rebuild_rows_by('user_pseudo_id'),
     )
 }}
@@ -49,6 +50,16 @@ rebuilt as (
     from {{ ref('int_conversions') }}
 
     where {{ rebuilt_since_watermark(is_incremental()) }}
+
+    union all
+
+    -- Users with events removed from the GA4 export: their paths were deleted before this build
+    -- (pre_hook) and are rebuilt from what remains.
+    select
+        user_pseudo_id,
+        loaded_at as _events_loaded_at
+
+    from {{ removed_since_watermark(is_incremental()) }} as removed
 
 ),
 

@@ -10,6 +10,7 @@
         on_schema_change='fail',
         partition_by=date_partitioning('conversion_date'),
         cluster_by=['user_pseudo_id'],
+        pre_hook="{{ forget_removed_events('event') }}",
     )
 }}
 
@@ -25,6 +26,24 @@ new_events as (
 
 ),
 
+-- Events removed from the GA4 export since the last build. A conversion whose first occurrence was
+-- one of them was deleted before this build (pre_hook) and is rebuilt from its other occurrences.
+removed_events as (
+
+    select * from {{ removed_since_watermark(is_incremental()) }} as removed
+
+),
+
+loads as (
+
+    select loaded_at from new_events
+
+    union all
+
+    select loaded_at from removed_events
+
+),
+
 new_occurrences as (
 
     select
@@ -36,11 +55,53 @@ new_occurrences as (
         event_name,
         coalesce(purchase_revenue, 0) as revenue,
         event_timestamp as converted_at_micros,
-        event_at as converted_at
+        event_at as converted_at,
+        is_provisional
 
     from new_events
 
     where {{ is_conversion_event('event_name') }}
+
+),
+
+-- Incremental: the occurrences loaded before of the conversions a removed event was an occurrence of.
+-- Every one is later than the removed one, so from the first new event's day on (first_new_event_date
+-- counts removed events).
+restated_occurrences as (
+
+    select
+        coalesce(transaction_id, event_id) as conversion_id,
+        event_id,
+        transaction_id,
+        user_pseudo_id,
+        ga_session_id,
+        event_name,
+        coalesce(purchase_revenue, 0) as revenue,
+        event_timestamp as converted_at_micros,
+        event_at as converted_at,
+        is_provisional
+
+    from {{ ref('int_events') }}
+
+    where
+        {% if is_incremental() -%}
+            {{ is_conversion_event('event_name') }}
+            and coalesce(transaction_id, event_id) in (select removed_events.conversion_id from removed_events)
+            and loaded_at <= {{ watermark() }}
+            and {{ event_date_from(first_new_day) }}
+        {%- else -%}
+            false
+        {%- endif %}
+
+),
+
+fresh_occurrences as (
+
+    select * from new_occurrences
+
+    union all
+
+    select * from restated_occurrences
 
 ),
 
@@ -49,7 +110,7 @@ new_occurrences as (
 -- a transaction_id is never read again; merging on conversion_id replaces it.
 occurrences as (
 
-    select * from new_occurrences
+    select * from fresh_occurrences
 
     {% if is_incremental() -%}
         union all
@@ -63,11 +124,15 @@ occurrences as (
             event_name,
             revenue,
             converted_at_micros,
-            converted_at
+            converted_at,
+            is_provisional
 
         from {{ this }}
 
-        where conversion_id in (select new_occurrences.conversion_id from new_occurrences)
+        where
+            conversion_id in (select fresh_occurrences.conversion_id from fresh_occurrences)
+            -- A re-read event (its daily row replacing the intraday one) counts as read now.
+            and event_id not in (select fresh_occurrences.event_id from fresh_occurrences)
     {%- endif %}
 
 ),
@@ -98,7 +163,9 @@ conversions as (
         converted_at_micros,
         converted_at,
         cast(converted_at as date) as conversion_date,
-        (select max(new_events.loaded_at) from new_events) as _events_loaded_at
+        -- Its first occurrence was read from an intraday table (GA4's streaming export).
+        is_provisional,
+        (select max(loads.loaded_at) from loads) as _events_loaded_at
 
     from numbered
 

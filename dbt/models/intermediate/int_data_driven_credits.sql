@@ -72,6 +72,7 @@ data_driven_credits as (
         touched_at,
         converted_at,
         conversion_date,
+        is_provisional,
         _events_loaded_at
 
     from credits

@@ -3,16 +3,21 @@
 -- (docs/ga4.md): placeholders meaning "none" removed, a click id standing in for a missing manual
 -- source, unwanted referrals (listed hosts, the event's own site, ignore_referrer) carrying no source.
 -- The two origins do not overlap in time: history ends where the stream begins (README: GA4 history),
--- so no event is counted twice. A view: incremental models downstream read only their touched users'
+-- so no event is counted twice. is_provisional: read from GA4's streaming export (an intraday
+-- table), to be replaced by the day's daily data. A view: incremental models downstream read only their touched users'
 -- events from it.
 
 {{ config(materialized='view') }}
 
 with
 
+-- Events the export no longer holds (an intraday event its day's daily table lacks) are not events:
+-- int_removed_events lists them for the incremental models.
 ga4_events as (
 
     select * from {{ ref('stg_ga4_events') }}
+
+    where not is_removed
 
 ),
 
@@ -55,7 +60,8 @@ events as (
         event_timestamp,
         event_at,
         event_date,
-        loaded_at
+        loaded_at,
+        is_provisional
 
     from ga4_events
 
@@ -86,7 +92,8 @@ events as (
         event_timestamp,
         event_at,
         event_date,
-        loaded_at
+        loaded_at,
+        false as is_provisional
 
     from streamed_events
 
@@ -120,7 +127,8 @@ without_placeholders as (
         event_timestamp,
         event_at,
         event_date,
-        loaded_at
+        loaded_at,
+        is_provisional
 
     from events
 
@@ -196,7 +204,8 @@ ruled_events as (
         ruled.event_timestamp,
         ruled.event_at,
         ruled.event_date,
-        ruled.loaded_at
+        ruled.loaded_at,
+        ruled.is_provisional
 
     from ruled
 

@@ -18,9 +18,14 @@
     config(
         materialized='incremental',
         on_schema_change='fail',
+        pre_hook="{{ forget_removed_events('vanished conversion') }}",
         **rebuild_rows_by('conversion_id'),
     )
 }}
+
+-- The pre_hook reads these (forget_removed_events).
+-- depends_on: {{ ref('int_removed_events') }}
+-- depends_on: {{ ref('int_conversions') }}
 
 with
 
@@ -180,6 +185,7 @@ attribution_credits as (
         touchpoints.touched_at,
         touchpoints.converted_at,
         touchpoints.conversion_date,
+        touchpoints.is_provisional,
         touchpoints._events_loaded_at
 
     from credits

@@ -12,6 +12,7 @@
         on_schema_change='fail',
         partition_by=date_partitioning('session_date'),
         cluster_by=['user_pseudo_id'],
+        pre_hook="{{ forget_removed_events('session') }}",
     )
 }}
 
@@ -30,6 +31,18 @@ new_events as (
 
 ),
 
+-- Events removed from the GA4 export since the last build: their sessions were deleted before this
+-- build (pre_hook) and are rebuilt from the events that remain, if any.
+removed_events as (
+
+    select * from {{ removed_since_watermark(is_incremental()) }} as removed
+
+    where
+        user_pseudo_id is not null
+        and ga_session_id is not null
+
+),
+
 -- Used by incremental builds only.
 touched_sessions as (  -- noqa: ST03
 
@@ -37,12 +50,33 @@ touched_sessions as (  -- noqa: ST03
         user_pseudo_id,
         ga_session_id
 
-    from new_events
+    from (
+        select
+            user_pseudo_id,
+            ga_session_id
+        from new_events
+        union all
+        select
+            user_pseudo_id,
+            ga_session_id
+        from removed_events
+    ) as touched
 
 ),
 
--- Incremental: only the sessions with new events, rebuilt from all their events (a session only
--- ever gains events, so merging on the session replaces it). A session's events span less than the
+-- The newest load this build has seen.
+loads as (
+
+    select loaded_at from new_events
+
+    union all
+
+    select loaded_at from removed_events
+
+),
+
+-- Incremental: only the sessions with new or removed events, rebuilt from all their events (merging
+-- on the session replaces it). A session's events span less than the
 -- lookback, so they are all in the partitions from lookback_days before the first new event's day.
 events as (
 
@@ -74,7 +108,8 @@ session_starts as (
         ga_session_id,
         min(event_timestamp) as session_start_micros,
         min(event_at) as session_started_at,
-        max(case when is_unwanted_referral then 1 else 0 end) = 1 as had_unwanted_referral
+        max(case when is_unwanted_referral then 1 else 0 end) = 1 as had_unwanted_referral,
+        max(case when is_provisional then 1 else 0 end) = 1 as is_provisional
 
     from events
 
@@ -150,6 +185,7 @@ session_sources as (
         session_starts.session_start_micros,
         session_starts.session_started_at,
         session_starts.had_unwanted_referral,
+        session_starts.is_provisional,
         case
             when sourced_events.source is not null then sourced_events.source_rule
             when first_touches.first_touch_source is not null then 'first visit'
@@ -212,13 +248,14 @@ classified_sessions as (
         ) }} as channel_group,
         session_sources.source_rule,
         session_sources.had_unwanted_referral,
+        session_sources.is_provisional,
         session_sources.ga4_channel_group,
         session_sources.ga4_source,
         session_sources.ga4_medium,
         session_sources.session_start_micros,
         session_sources.session_started_at,
         cast(session_sources.session_started_at as date) as session_date,
-        (select max(new_events.loaded_at) from new_events) as _events_loaded_at
+        (select max(loads.loaded_at) from loads) as _events_loaded_at
 
     from session_sources
 
@@ -241,6 +278,9 @@ sessions as (
         channel_group = 'Direct' as is_direct,
         source_rule,
         had_unwanted_referral,
+        -- Rests on an intraday event: its source can still move (the first-touch source arrives with the
+        -- daily table).
+        is_provisional,
         ga4_channel_group,
         ga4_source,
         ga4_medium,

@@ -10,6 +10,7 @@
     config(
         materialized='incremental',
         on_schema_change='fail',
+        pre_hook="{{ forget_removed_events('vanished conversion') }}",
         **rebuild_rows_by('conversion_id'),
     )
 }}
@@ -38,6 +39,16 @@ rebuilt as (
     from {{ ref('int_sessions') }}
 
     where {{ rebuilt_since_watermark(is_incremental()) }}
+
+    union all
+
+    -- Users with events removed from the GA4 export: their rows were deleted before this build
+    -- (pre_hook), and a session that vanished leaves no row to rebuild.
+    select
+        user_pseudo_id,
+        loaded_at as _events_loaded_at
+
+    from {{ removed_since_watermark(is_incremental()) }} as removed
 
 ),
 
@@ -76,6 +87,7 @@ qualifying_sessions as (
         conversions.converted_at_micros,
         conversions.converted_at,
         conversions.conversion_date,
+        conversions.is_provisional or coalesce(sessions.is_provisional, false) as rests_on_intraday,
         sessions.ga_session_id,
         coalesce(sessions.source, '(unattributed)') as source,
         coalesce(sessions.medium, '(unattributed)') as medium,
@@ -120,6 +132,8 @@ touchpoints as (
         converted_at_micros,
         converted_at,
         conversion_date,
+        -- The conversion or one of its sessions rests on an intraday event: its credits can still move.
+        max(case when rests_on_intraday then 1 else 0 end) over (partition by conversion_id) = 1 as is_provisional,
         (select max(rebuilt._events_loaded_at) from rebuilt) as _events_loaded_at
 
     from qualifying_sessions

@@ -8,7 +8,7 @@
 {%- set columns = [
     'conversion_id', 'user_pseudo_id', 'attribution_model', 'touchpoint_number', 'touchpoint_count',
     'ga_session_id', 'source', 'medium', 'campaign', 'channel_group', 'is_direct', 'revenue', 'credit',
-    'attributed_revenue', 'touched_at', 'converted_at', 'conversion_date', '_events_loaded_at',
+    'attributed_revenue', 'touched_at', 'converted_at', 'conversion_date', 'is_provisional', '_events_loaded_at',
 ] %}
 
 with

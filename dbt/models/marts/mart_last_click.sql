@@ -8,8 +8,13 @@
         incremental_strategy='merge',
         unique_key='conversion_id',
         on_schema_change='fail',
+        pre_hook="{{ forget_removed_events('vanished conversion') }}",
     )
 }}
+
+-- The pre_hook reads these (forget_removed_events).
+-- depends_on: {{ ref('int_removed_events') }}
+-- depends_on: {{ ref('int_conversions') }}
 
 with
 
@@ -37,6 +42,7 @@ last_click as (
         touched_at,
         converted_at,
         conversion_date,
+        is_provisional,
         _events_loaded_at
 
     from credits

@@ -10,7 +10,7 @@ ga4_events as (
 
     select * from {{ ref('stg_ga4_events') }}
 
-    where user_pseudo_id is null or ga_session_id is null or export_copies > 1
+    where (user_pseudo_id is null or ga_session_id is null or export_copies > 1) and not is_removed
 
 ),
 

@@ -119,6 +119,7 @@ def main() -> None:
     filters = Filters(start, end, tuple(models), tuple(channels))
 
     _health(data)
+    _provisional(data, filters)
 
     daily = data.daily(filters)  # the one read of the daily mart's rows per render
     totals = click_totals(daily)
@@ -227,6 +228,17 @@ def main() -> None:
 
     _ga4_comparison(data, filters)
     _live(data)
+
+
+def _provisional(data: DashboardData, filters: Filters) -> None:
+    days = data.provisional_days(filters)
+    if days:
+        st.warning(
+            f"Provisional: {', '.join(f'{day:%b %d}' for day in days)}. These days' conversions rest on GA4's"
+            " streaming export (intraday tables), so their numbers can still move: streaming is best effort"
+            " (the day's daily table may add or drop events), and a new user's first-touch source arrives only"
+            " with the daily table, which replaces these rows when GA4 writes it, usually by the next afternoon."
+        )
 
 
 def _removal_effects(data: DashboardData) -> None:

@@ -79,6 +79,17 @@ class DashboardData:
             " group by conversion_date, attribution_model, channel_group"
         )
 
+    def provisional_days(self, filters: Filters) -> list[date]:
+        """The filters' days with conversions resting on GA4's streaming export (intraday tables), which
+        can still move until the day's daily table replaces them."""
+        every_channel = replace(filters, channels=())
+        rows = self.warehouse.query_served(
+            "select conversion_date from {mart_attribution_daily}"
+            f" where {_where(every_channel, models=False)}"
+            " group by conversion_date having sum(provisional_conversions) > 0 order by conversion_date"
+        )
+        return [row["conversion_date"] for row in rows]
+
     def by_campaign(self, filters: Filters) -> pd.DataFrame:
         frame = self._frame(
             "select attribution_model, channel_group, source, medium, campaign, sum(credit) as conversions,"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 import tempfile
 import uuid
 from datetime import UTC, date, datetime
@@ -20,9 +21,10 @@ from google.cloud import bigquery
 
 from attribution import ga4_export
 from attribution.batch_file import BatchFile, inspect
+from attribution.ga4_watch import DAILY_TABLES_WATCHED, ExportTable, is_intraday
 from attribution.settings import GA4_HISTORY_TABLE, Settings, SettingsError
 from attribution.validation import check_rows
-from attribution.warehouse.seam import SERVED_RELATIONS, SERVED_TABLES, LoadReport
+from attribution.warehouse.seam import NOTICED_SQL, SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 GCP_CONN_ID = "google_cloud_default"
 
@@ -111,6 +113,7 @@ class BigQueryWarehouse:
         self.dataset = settings.bq_dataset
         self.location = settings.bq_location
         self.ga4_source = settings.ga4_source
+        self.ga4_table = settings.ga4_table
         self.api_endpoint = settings.bq_api_endpoint
         self.maximum_bytes_billed = settings.bq_maximum_bytes_billed
         self.duckdb_memory_limit = settings.duckdb_memory_limit
@@ -194,6 +197,14 @@ class BigQueryWarehouse:
         # GA4 history is read from the export (ATTRIBUTION_GA4_SOURCE); without one, from this empty
         # table with the export's columns, so the models stay the same.
         self._run(f"create table if not exists {self._table(GA4_HISTORY_TABLE)} ({ga4_export.columns_ddl('bigquery')})")
+        self._run(f"""
+            create table if not exists {self._table("ga4_export_changes")} (
+                table_name STRING, row_count INT64, modified_at TIMESTAMP, noticed_at TIMESTAMP
+            )
+        """)
+        self._run(
+            f"create table if not exists {self._table('ga4_export_reads')} (read_through TIMESTAMP, read_at TIMESTAMP)"
+        )
         self._upgrade_ga4_events()
 
     def _upgrade_ga4_events(self) -> None:
@@ -237,6 +248,51 @@ class BigQueryWarehouse:
         return _naive_utc(
             self._run(f"select max(loaded_at) as loaded_at from {self._table('load_ledger')}")[0]["loaded_at"]
         )
+
+    def ga4_export_tables(self) -> dict[str, ExportTable]:
+        """Metadata calls only (one ``tables.list``, one ``tables.get`` per watched table): no query
+        bytes. Rows in the streaming buffer count, since GA4 streams into its intraday tables."""
+        if not self.ga4_source:
+            return {}
+        dataset = self.ga4_source
+        names = [table.table_id for table in self.client.list_tables(dataset)]
+        watched = [name for name in names if is_intraday(name)]
+        if self.ga4_table.endswith("*"):
+            shard = re.compile(re.escape(self.ga4_table[:-1]) + r"\d{8}")
+            watched += sorted(name for name in names if shard.fullmatch(name))[-DAILY_TABLES_WATCHED:]
+        elif self.ga4_table in names:
+            watched.append(self.ga4_table)
+        tables = {}
+        for name in watched:
+            table = self.client.get_table(f"{dataset}.{name}")
+            buffered = (table.streaming_buffer.estimated_rows or 0) if table.streaming_buffer else 0
+            tables[name] = ExportTable((table.num_rows or 0) + buffered, _naive_utc(table.modified))
+        return tables
+
+    def ga4_export_noticed(self) -> dict[str, tuple[ExportTable, datetime]]:
+        rows = self._run(NOTICED_SQL.format(changes=self._table("ga4_export_changes")))
+        return {
+            r["table_name"]: (ExportTable(r["row_count"], _naive_utc(r["modified_at"])), _naive_utc(r["noticed_at"]))
+            for r in rows
+        }
+
+    def note_ga4_export(self, changed: dict[str, ExportTable], at: datetime) -> None:
+        # Table names matched the export's naming (letters, digits, _), counts are integers and the
+        # times our own: nothing else enters the SQL text.
+        def timestamp(value: datetime | None) -> str:
+            return f"timestamp '{value:%Y-%m-%d %H:%M:%S.%f}'" if value else "cast(null as TIMESTAMP)"
+
+        values = []
+        for name, table in sorted(changed.items()):
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,1024}", name):
+                raise ValueError(f"not an export table name: {name!r}")
+            rows = "cast(null as INT64)" if table.rows is None else str(int(table.rows))
+            values.append(f"('{name}', {rows}, {timestamp(table.modified)}, {timestamp(at)})")
+        self._run(f"insert into {self._table('ga4_export_changes')} values {', '.join(values)}")
+
+    def ga4_export_changed_at(self) -> datetime | None:
+        rows = self._run(f"select max(noticed_at) as at from {self._table('ga4_export_changes')}")
+        return _naive_utc(rows[0]["at"])
 
     def publish(self) -> dict[str, int]:
         """On BigQuery the marts are the serving tables: report their sizes."""

@@ -9,9 +9,10 @@ import duckdb
 
 from attribution import ga4_export
 from attribution.batch_file import BatchFile, inspect
+from attribution.ga4_watch import ExportTable, is_intraday
 from attribution.settings import GA4_HISTORY_TABLE
 from attribution.validation import check_rows, sql_ident, sql_literal
-from attribution.warehouse.seam import SERVED_RELATIONS, SERVED_TABLES, LoadReport
+from attribution.warehouse.seam import NOTICED_SQL, SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 
 class DuckDBWarehouse:
@@ -80,6 +81,16 @@ class DuckDBWarehouse:
                     _batch_checksum varchar
                 );
                 create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_columns});
+                create table if not exists {self.schema}.ga4_export_changes (
+                    table_name varchar not null,
+                    row_count bigint,
+                    modified_at timestamp,
+                    noticed_at timestamp not null
+                );
+                create table if not exists {self.schema}.ga4_export_reads (
+                    read_through timestamp not null,
+                    read_at timestamp not null
+                );
             """)
             self._upgrade_ga4_events(con)
 
@@ -145,6 +156,36 @@ class DuckDBWarehouse:
 
     def last_loaded_at(self) -> datetime | None:
         return self.query(f"select max(loaded_at) as loaded_at from {self.schema}.load_ledger")[0]["loaded_at"]
+
+    def ga4_export_tables(self) -> dict[str, ExportTable]:
+        """The embedded history table and any intraday tables beside it, by row count (DuckDB keeps no
+        modification time)."""
+        with self._connect(read_only=True) as con:
+            names = con.execute(
+                "select table_name from duckdb_tables() where database_name = current_database() and schema_name = ?",
+                [self.schema_name],
+            ).fetchall()
+            watched = [name for (name,) in names if is_intraday(name) or name == GA4_HISTORY_TABLE]
+            return {
+                name: ExportTable(
+                    con.execute(f"select count(*) from {self.schema}.{sql_ident(name)}").fetchone()[0], None
+                )
+                for name in watched
+            }
+
+    def ga4_export_noticed(self) -> dict[str, tuple[ExportTable, datetime]]:
+        rows = self.query(NOTICED_SQL.format(changes=f"{self.schema}.ga4_export_changes"))
+        return {r["table_name"]: (ExportTable(r["row_count"], r["modified_at"]), r["noticed_at"]) for r in rows}
+
+    def note_ga4_export(self, changed: dict[str, ExportTable], at: datetime) -> None:
+        with self._connect() as con:
+            con.executemany(
+                f"insert into {self.schema}.ga4_export_changes values (?, ?, ?, ?)",
+                [[name, table.rows, table.modified, at] for name, table in sorted(changed.items())],
+            )
+
+    def ga4_export_changed_at(self) -> datetime | None:
+        return self.query(f"select max(noticed_at) as at from {self.schema}.ga4_export_changes")[0]["at"]
 
     def publish(self) -> dict[str, int]:
         """Copy the marts and the ledger into the serving snapshot and swap it in atomically.

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from attribution.ga4_watch import ExportTable
+
 
 @dataclass(frozen=True)
 class LoadReport:
@@ -62,6 +64,27 @@ class Warehouse(Protocol):
     def last_loaded_at(self) -> datetime | None:
         """When the last batch file was loaded or rejected (UTC, naive, from the ledger); None before any."""
 
+    def ga4_export_tables(self) -> dict[str, ExportTable]:
+        """The GA4 export's watched tables (intraday, recent daily) and their metadata (ga4_watch)."""
+
+    def ga4_export_noticed(self) -> dict[str, tuple[ExportTable, datetime]]:
+        """Per table, the metadata last noted in ``ga4_export_changes`` and when it was noted."""
+
+    def note_ga4_export(self, changed: dict[str, ExportTable], at: datetime) -> None:
+        """Note changed export tables in ``ga4_export_changes`` (unread until a build reads them)."""
+
+    def ga4_export_changed_at(self) -> datetime | None:
+        """When a change of the export was last noted (UTC, naive); None if never."""
+
+
+NOTICED_SQL = """
+select table_name, row_count, modified_at, noticed_at from (
+    select *, row_number() over (partition by table_name order by noticed_at desc) as newest
+    from {changes}
+) as noted
+where newest = 1
+"""
+"""The newest noted metadata of each export table (``ga4_export_changes``), on both warehouses."""
 
 SERVED_RELATIONS = (
     "mart_attribution_credits",
