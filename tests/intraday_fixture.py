@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 from ga4_fixture import _collected, _param
 
-DAY = datetime(2026, 11, 19, tzinfo=UTC)
-"""The export day being streamed (the property's time zone is UTC here)."""
+DAY = datetime(2026, 11, 21, tzinfo=UTC)
+"""The export day being streamed (the property's time zone is UTC here): after every day of the
+BigQuery session's history (tests/bigquery_pipeline.py), whose daily data would otherwise be the record."""
 EXPORT_DAY = f"{DAY:%Y%m%d}"
 PURCHASES = {"T-A": 30.0, "T-B": 50.0, "T-C": 40.0, "T-E": 25.0, "T-F": 70.0}
 ONLY_INTRADAY = ("T-C", "T-E")

@@ -296,7 +296,7 @@ def test_the_ga4_export_watcher_fires_on_streamed_rows_and_on_a_new_daily_table(
         watch.close()
     warehouse = connect(load_settings(env))
     warehouse.ensure_schema()
-    assert note_changes(warehouse, 300, datetime(2026, 11, 19, 12)) == [daily, intraday]
+    assert note_changes(warehouse, 300, datetime(2026, 11, 21, 12)) == [daily, intraday]
     assert warehouse.ga4_export_noticed()[intraday][0].rows == len(first) + len(second)
 
 

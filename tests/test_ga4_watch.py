@@ -13,7 +13,7 @@ from attribution.ga4_watch import ExportTable, changed_tables, note_changes
 from attribution.settings import Settings
 from attribution.warehouse import connect
 
-NOW = datetime(2026, 11, 19, 12)
+NOW = datetime(2026, 11, 21, 12)
 INTRADAY = f"events_intraday_{EXPORT_DAY}"
 
 

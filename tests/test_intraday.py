@@ -81,7 +81,7 @@ def test_a_watched_export_is_read_where_it_changed_and_the_setting_decides(
     insert_into_duckdb(settings.warehouse_path, ga4_rows(300, seed=8, end=DAY), tmp_path)
     now = lambda: datetime.now(UTC).replace(tzinfo=None)  # noqa: E731 - the noting is compared with dbt's clock
     assert note_changes(warehouse, 1, now()) == ["ga4_events"]
-    build(settings)
+    build(settings, "--exclude", "resource_type:test")  # seeds and models: the other test has the tests
 
     first = intraday_appends()[0]
     insert_into_duckdb(settings.warehouse_path, first, tmp_path, INTRADAY_TABLE)
