@@ -130,7 +130,7 @@ test: lint pytest  ## Lint, then every test but the compose stack's (about 15 mi
 test-compose: setup test-packages compose-packages  ## Build the image, run docker-compose.yaml in a Docker engine of its own (stand-in base images)
 	$(VENV)/bin/pytest -m compose --capture=tee-sys tests/docker
 
-bench: setup $(EMULATOR_VENV)/.synced  ## Performance figures against same-run baselines; writes BENCHMARKS.md (11–21 min)
+bench: setup $(EMULATOR_VENV)/.synced  ## Performance figures against same-run baselines; writes BENCHMARKS.md (16–26 min)
 	$(PY) benchmarks/run.py $(ARGS)
 
 soak: setup  ## 50 runs while files land at random intervals, then every invariant checked (~30 min)

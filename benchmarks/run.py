@@ -530,6 +530,7 @@ def bench_ga4_freshness(tmp: Path, end: datetime, appends: int = 10) -> list[Fig
     from attribution.triggering import GA4ExportTrigger
 
     emulators, fixture = _test_helpers()
+    (tmp / "ga4-freshness").mkdir()
     with emulators.running_bigquery_emulator(tmp / "ga4-freshness") as endpoint:
         env = {
             **os.environ,

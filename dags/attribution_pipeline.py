@@ -89,7 +89,8 @@ def attribution_pipeline():
     @task.short_circuit(trigger_rule="none_failed", pool=settings.pool, max_active_tis_per_dag=1)
     def load(params: dict, **context) -> dict | None:
         """Load every waiting batch: at most once per file, deduplicated, bad rows quarantined. Returns
-        what the run builds, or None to skip the build and publish: nothing loaded since the last publish."""
+        what the run builds, or None to skip the build and publish: nothing loaded, and no change of the
+        GA4 export noted, since the last publish."""
         from attribution.alerts import quarantine_alert
         from attribution.landing import build_reason, load_pending, note_export_changes
         from attribution.warehouse import connect

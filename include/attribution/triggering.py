@@ -3,10 +3,11 @@ schedule as a safety net.
 
 The triggerer runs :class:`LandingTrigger` for the DAG's landing asset; each batch file it has not
 signalled yet becomes an asset event, and the scheduler starts a run for it. On BigQuery with a GA4
-export, :class:`GA4ExportTrigger` watches the export's table metadata the same way (ga4_watch). Two runs may be active
-(the DAG's writing tasks still go one run at a time); the events that arrive while both are busy wait
-together and start a single next run, which loads every file pending by then. The cron schedule still
-starts runs: it catches whatever a stopped triggerer missed and, in the demo, lands the synthetic traffic.
+export, :class:`GA4ExportTrigger` watches the export's table metadata the same way (ga4_watch). Two runs
+may be active (the DAG's writing tasks still go one run at a time); the events that arrive while both
+are busy wait together and start a single next run, which loads every file pending by then. The cron
+schedule still starts runs: it catches whatever a stopped triggerer missed and, in the demo, lands the
+synthetic traffic.
 """
 
 from __future__ import annotations
