@@ -108,9 +108,18 @@ LONGEST_FIRST = (
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names each test's group
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))
+    if getattr(config.option, "loadgroup", False):
+        # xdist 3.8 names a test's group by assigning ``item._nodeid``, which pytest 9 no longer reads
+        # (a node's id is ``item._id``): without this, every test is its own group, files split across
+        # the workers and the shared BigQuery session is built on both.
+        from _pytest.nodeid import coerce_node_id
+
+        for item in items:
+            if "@" not in item.nodeid:
+                item._id = coerce_node_id(f"{item.nodeid}@{item.get_closest_marker('xdist_group').args[0]}")
