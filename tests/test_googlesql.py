@@ -20,8 +20,7 @@ from attribution.settings import DBT_PROJECT_DIR
 pytestmark = [pytest.mark.bigquery, pytest.mark.dbt, GROUP]
 
 
-# Session-scoped: under xdist, module fixtures were built twice in one run (the replay takes 75 s).
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def recorded(bigquery_pipeline: BigQueryPipeline):
     """The pipeline's BigQuery traffic through every phase: (records, marts incremental, marts refreshed)."""
     marts = bigquery_pipeline.marts
@@ -33,14 +32,14 @@ def _sent(records, phase_prefix: str = "") -> list[str]:
     return [r["sql"] for r in records if r["kind"] == "query" and r["phase"].startswith(phase_prefix)]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def catalog() -> GoogleSqlCatalog:
     catalog = GoogleSqlCatalog(PROJECT)
     catalog.seed_ga4_export(PROJECT, GA4_DATASET, ["events_fixture", "events_*", f"events_intraday_{EXPORT_DAY}"])
     return catalog
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def analysis(recorded, catalog):
     records, _, _ = recorded
     return analyse_records(records, catalog, skip_phases=[FIXTURE])
