@@ -29,11 +29,18 @@
 }}
 
 {%- set plan = ga4_export_plan() %}
-{#- The daily data, and the intraday tables of the days without it: (relation, days, provisional). -#}
-{%- set parts = [(source('ga4', 'events'), ga4_shards_since(plan.daily_from) if plan.daily_from else 'false', false)] %}
+{#- The daily data, and the intraday tables of the days without it: (relation, days, provisional).
+    A build that reads neither still names the daily source, with a day no shard has: nothing scanned. -#}
+{%- set parts = [] %}
+{%- if plan.daily_from %}
+    {%- do parts.append((source('ga4', 'events'), ga4_shards_since(plan.daily_from), false)) %}
+{%- endif %}
 {%- for day, relation in plan.intraday %}
     {%- do parts.append((relation, 'true', true)) %}
 {%- endfor %}
+{%- if not parts %}
+    {%- do parts.append((source('ga4', 'events'), ga4_shards_since('99999999'), false)) %}
+{%- endif %}
 {%- if var('ga4_revenue_field') not in ('purchase_revenue_in_usd', 'purchase_revenue') %}
     {{- exceptions.raise_compiler_error("ga4_revenue_field must be purchase_revenue_in_usd or purchase_revenue") }}
 {%- endif %}
