@@ -46,7 +46,7 @@ def test_intraday_changes_are_noted_at_most_once_per_interval_daily_ones_at_once
 
 
 def test_a_table_counts_as_changed_when_its_rows_or_modification_time_moved():
-    noted = {"a": (ExportTable(5, NOW), NOW), "b": (ExportTable(7, None), NOW)}
+    noted = {"a": ExportTable(5, NOW), "b": ExportTable(7, None)}
     current = {"a": ExportTable(5, NOW + timedelta(seconds=1)), "b": ExportTable(7, None), "c": ExportTable(0, None)}
     assert sorted(changed_tables(current, noted)) == ["a", "c"]
 

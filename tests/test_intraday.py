@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from bigquery_pipeline import first_clicks
 from ga4_fixture import ga4_rows, insert_into_duckdb
 from intraday_fixture import DAY, EXPORT_DAY, ONLY_DAILY, ONLY_INTRADAY, PURCHASES, daily_rows, intraday_appends
 from test_incremental import assert_equals_full_refresh, build, contents, query
@@ -19,13 +20,6 @@ from attribution.warehouse import connect
 pytestmark = pytest.mark.dbt
 
 INTRADAY_TABLE = f"raw.events_intraday_{EXPORT_DAY}"
-
-
-def first_clicks(settings: Settings) -> dict[str, tuple[str, bool]]:
-    """Each purchase of the day under first click: (channel group, provisional)."""
-    rows = query(settings, "select conversion_id, channel_group, is_provisional from mart_first_click"
-                           " where conversion_id like 'T-%'")  # fmt: skip
-    return {conversion: (channel, provisional) for conversion, channel, provisional in rows}
 
 
 def run_models(settings: Settings, *args: str, **environ: str) -> int:

@@ -37,11 +37,9 @@ def is_intraday(name: str) -> bool:
     return INTRADAY_TABLE.match(name) is not None
 
 
-def changed_tables(
-    current: dict[str, ExportTable], noticed: dict[str, tuple[ExportTable, datetime]]
-) -> dict[str, ExportTable]:
-    """The tables whose metadata differs from what was last noticed of them (new tables included)."""
-    return {name: table for name, table in current.items() if name not in noticed or noticed[name][0] != table}
+def changed_tables(current: dict[str, ExportTable], previous: dict[str, ExportTable]) -> dict[str, ExportTable]:
+    """The tables whose metadata differs from what was seen of them before (new tables included)."""
+    return {name: table for name, table in current.items() if previous.get(name) != table}
 
 
 def note_changes(warehouse, interval_seconds: int, now: datetime) -> list[str]:
@@ -51,7 +49,7 @@ def note_changes(warehouse, interval_seconds: int, now: datetime) -> list[str]:
     later run); daily ones never wait.
     """
     noticed = warehouse.ga4_export_noticed()
-    changed = changed_tables(warehouse.ga4_export_tables(), noticed)
+    changed = changed_tables(warehouse.ga4_export_tables(), {name: table for name, (table, _) in noticed.items()})
     last_intraday = max((at for name, (_, at) in noticed.items() if is_intraday(name)), default=None)
     if last_intraday is not None and now - last_intraday < timedelta(seconds=interval_seconds):
         changed = {name: table for name, table in changed.items() if not is_intraday(name)}

@@ -20,7 +20,7 @@ from typing import Any
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from attribution.ga4_watch import ExportTable
+from attribution.ga4_watch import ExportTable, changed_tables
 from attribution.landing import landing_at, landing_location
 from attribution.settings import Settings
 
@@ -95,10 +95,8 @@ class GA4ExportTrigger(BaseEventTrigger):
             except Exception:  # an API hiccup must not end the watch; the next poll retries
                 log.warning("reading the GA4 export's table metadata failed; retrying", exc_info=True)
             else:
-                if seen is not None:
-                    changed = sorted(name for name, table in tables.items() if seen.get(name) != table)
-                    if changed:
-                        yield TriggerEvent({"changed": changed})
+                if seen is not None and (changed := changed_tables(tables, seen)):
+                    yield TriggerEvent({"changed": sorted(changed)})
                 seen = tables
             await asyncio.sleep(self.poll_seconds)
 

@@ -44,30 +44,10 @@ loads as (
 
 ),
 
-new_occurrences as (
-
-    select
-        coalesce(transaction_id, event_id) as conversion_id,
-        event_id,
-        transaction_id,
-        user_pseudo_id,
-        ga_session_id,
-        event_name,
-        coalesce(purchase_revenue, 0) as revenue,
-        event_timestamp as converted_at_micros,
-        event_at as converted_at,
-        is_provisional
-
-    from new_events
-
-    where {{ is_conversion_event('event_name') }}
-
-),
-
--- Incremental: the occurrences loaded before of the conversions a removed event was an occurrence of.
--- Every one is later than the removed one, so from the first new event's day on (first_new_event_date
--- counts removed events).
-restated_occurrences as (
+-- The occurrences of conversion events loaded since the last build; and, incremental, every other
+-- occurrence of a conversion a removed event was an occurrence of: all later than the removed one, so
+-- from the first new event's day on too (first_new_event_date counts removed events).
+fresh_occurrences as (
 
     select
         coalesce(transaction_id, event_id) as conversion_id,
@@ -84,24 +64,15 @@ restated_occurrences as (
     from {{ ref('int_events') }}
 
     where
-        {% if is_incremental() -%}
-            {{ is_conversion_event('event_name') }}
-            and coalesce(transaction_id, event_id) in (select removed_events.conversion_id from removed_events)
-            and loaded_at <= {{ watermark() }}
-            and {{ event_date_from(first_new_day) }}
-        {%- else -%}
-            false
-        {%- endif %}
-
-),
-
-fresh_occurrences as (
-
-    select * from new_occurrences
-
-    union all
-
-    select * from restated_occurrences
+        {{ is_conversion_event('event_name') }}
+        -- A constant day at the top: BigQuery prunes partitions by it.
+        and {{ event_date_from(first_new_day) }}
+        and (
+            {{ loaded_since_watermark(is_incremental(), none) }}
+            {%- if is_incremental() %}
+                or coalesce(transaction_id, event_id) in (select removed_events.conversion_id from removed_events)
+            {%- endif %}
+        )
 
 ),
 
