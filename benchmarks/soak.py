@@ -30,8 +30,8 @@ import duckdb
 import psutil
 from run import Workspace, machine, nearest_rank, replace_block
 
-from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
+from attribution.raw_tables import EVENTS
 from attribution.settings import PROJECT_ROOT
 from attribution.stack.api import AirflowClient, parse_time
 from attribution.stack.environment import ADMIN_USER, BASE_URL, DAG_ID, QUALITY_DAG_ID, admin_password, airflow_env
@@ -77,7 +77,7 @@ def _failed_task_logs(api: AirflowClient, dag_id: str) -> list[str]:
 def _bad_batch(directory: Path, number: int) -> Path:
     """A batch with a few good rows and a few that must be quarantined."""
     now = int(datetime.now(UTC).timestamp() * 1e6)
-    lines = [",".join(COLUMN_NAMES)]
+    lines = [",".join(EVENTS.column_names)]
     lines += [f"soak{number}-ok{i},{now},page_view,soak-user{i},{now // 10**6},,,,,,,," for i in range(5)]
     lines += [f"soak{number}-bad{i},yesterday,page_view,soak-user{i},1,,,,,,,," for i in range(3)]
     path = directory / f"soak_bad_{number}.csv"

@@ -1,15 +1,16 @@
 """
 ### Real-time marketing attribution
 
-A run starts **as soon as a CSV batch lands** (the triggerer watches the landing location) and on
-the cron schedule, the safety net. **generate** a synthetic GA4 batch (demo traffic, scheduled and
-manual runs only; off when `ATTRIBUTION_SYNTHETIC_EVENTS=0`) and, on an empty embedded warehouse only,
-**seed_history** with GA4-shaped history → **load** every CSV batch waiting in the landing directory
-(validated, deduplicated on `event_id`, bad rows quarantined, one ledger row per file; when nothing
-was loaded since the last publish, the rest of the run is skipped) → **dbt**: one `dbt build`
-(`dbt_producer_watcher`) of staging, sessions, conversions, the attribution marts and their data
-tests → **publish** the marts for the dashboard. After the build, one task per model shows its
-result; publishing does not wait for them.
+A run starts **as soon as a file lands** (the triggerer watches the landing location) and on the
+cron schedule, the safety net. **generate** a synthetic GA4 batch and the cost files of its paid
+clicks (demo traffic, scheduled and manual runs only; off when `ATTRIBUTION_SYNTHETIC_EVENTS=0`)
+and, on an empty embedded warehouse only, **seed_history** with GA4-shaped history and its spend →
+**load** every CSV batch waiting in the landing directory, then every cost file under its `cost/`
+(validated, deduplicated, bad rows quarantined, one ledger row per file; when nothing was loaded
+since the last publish, the rest of the run is skipped) → **dbt**: one `dbt build`
+(`dbt_producer_watcher`) of staging, sessions, conversions, the attribution and spend marts and
+their data tests → **publish** the marts for the dashboard. After the build, one task per model
+shows its result; publishing does not wait for them.
 
 Trigger it by hand with *Trigger DAG*: `synthetic_events` sets the batch size of this run and
 `full_refresh` rebuilds every model from scratch. Failed tasks alert on Slack (connection
@@ -63,21 +64,18 @@ settings = load_settings()
 )
 def attribution_pipeline():
     @task
-    def generate(params: dict, dag_run, data_interval_end: datetime | None = None) -> str:
-        """Write one synthetic batch into the landing directory (not in runs a landing started)."""
+    def generate(params: dict, dag_run, data_interval_end: datetime | None = None) -> list[str]:
+        """Land one synthetic batch, and the cost files of its paid clicks (not in runs a landing started)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from attribution.generator import write_batch
-        from attribution.landing import open_landing
+        from attribution.synthetic_spend import land_demo_batch
 
         if params["synthetic_events"] == 0:
             raise AirflowSkipException("synthetic_events is 0: nothing to generate")
         if dag_run.run_type == "asset_triggered":  # its batch would start the next run, and so on
             raise AirflowSkipException("a landing started this run: it loads what landed")
         end = data_interval_end or datetime.now(UTC)
-        return open_landing(settings).write(
-            lambda directory: write_batch(directory, params["synthetic_events"], seed=int(end.timestamp()), end=end)
-        )
+        return land_demo_batch(settings, params["synthetic_events"], seed=int(end.timestamp()), end=end)
 
     @task(pool=settings.pool, max_active_tis_per_dag=1)
     def seed_history() -> int:

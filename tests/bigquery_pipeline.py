@@ -36,7 +36,7 @@ from ga4_fixture import append_to_table_sql, create_table_sql, current_export_ro
 from intraday_fixture import EXPORT_DAY, PURCHASES, daily_rows, intraday_appends
 from test_loader import HEADER, row
 
-from attribution.dashboard.data import DashboardData, Filters, click_totals
+from attribution.dashboard.data import MODELS, DashboardData, Filters, click_totals, side_by_side
 from attribution.dbt_cli import run_dbt
 from attribution.generator import generate_events, write_batch
 from attribution.history import insert_events
@@ -67,7 +67,41 @@ MART_COLUMNS = {
     " ga4_channel_group, agrees, reason",
     "mart_channel_removal_effects": "channel_group, removal_effect, share, conversions, revenue, paths,"
     " converting_paths, pooled_channel_groups",
+    "mart_channel_performance": "performance_date, attribution_model, channel_group, source, medium, campaign, spend,"
+    " clicks, impressions, conversions, revenue, roas, cpa",
+    "mart_unmatched_spend": "spend_date, source, medium, campaign, campaign_id, spend, clicks, impressions, reason",
 }
+# Spend of the streamed day (END): keys the batch's sessions carry, one that none does, a bad row, and a
+# row for the Google Ads campaign that, on BigQuery, the transfer's tables replace.
+SPEND = "\n".join([
+    "date,utm_source,utm_medium,utm_campaign,utm_id,cost,clicks,impressions,currency",
+    "2026-11-20,google,cpc,brand_search,,31.40,35,,USD", "2026-11-20,Google,CPC,Generic_Search,,18.90,21,,USD",
+    "2026-11-20,facebook,cpc,spring_sale,,9.35,17,,USD", "2026-11-20,newsletter,email,weekly_digest,,0,,,USD",
+    "2026-11-20,bing,cpc,never_tagged,,4.20,6,,USD", "2026-11-20,google,cpc,x,,1,,,EUR",
+    "2026-11-20,google,cpc,Ads Brand,111,5.00,4,,USD",
+]).encode() + b"\n"  # fmt: skip
+GOOGLE_ADS_DATASET, CUSTOMER = "google_ads", "1234567890"
+# The Google Ads Data Transfer's tables as Google documents them (docs/spend.md): campaign 111 on the
+# streamed day in two segments ($3.00 + $4.50), and its name in two daily snapshots, the latest current.
+GOOGLE_ADS_TABLES = [
+    f"""create table `{PROJECT}.{GOOGLE_ADS_DATASET}.ads_CampaignBasicStats_{CUSTOMER}` (
+        segments_date DATE, campaign_id INT64, customer_id INT64, segments_ad_network_type STRING,
+        segments_device STRING, metrics_cost_micros INT64, metrics_clicks INT64, metrics_impressions INT64,
+        _DATA_DATE DATE, _LATEST_DATE DATE)""",
+    f"""insert into `{PROJECT}.{GOOGLE_ADS_DATASET}.ads_CampaignBasicStats_{CUSTOMER}` values
+        (date '2026-11-20', 111, {CUSTOMER}, 'SEARCH', 'MOBILE', 3000000, 4, 90, date '2026-11-20',
+         date '2026-11-21'),
+        (date '2026-11-20', 111, {CUSTOMER}, 'SEARCH', 'DESKTOP', 4500000, 5, 110, date '2026-11-20',
+         date '2026-11-21')""",
+    f"""create table `{PROJECT}.{GOOGLE_ADS_DATASET}.ads_Campaign_{CUSTOMER}` (
+        campaign_id INT64, customer_id INT64, campaign_name STRING, campaign_status STRING, _DATA_DATE DATE,
+        _LATEST_DATE DATE)""",
+    f"""insert into `{PROJECT}.{GOOGLE_ADS_DATASET}.ads_Campaign_{CUSTOMER}` values
+        (111, {CUSTOMER}, 'Brand (old name)', 'ENABLED', date '2026-11-20', date '2026-11-21'),
+        (111, {CUSTOMER}, 'Ads Brand', 'ENABLED', date '2026-11-21', date '2026-11-21')""",
+]
+# What the DuckDB twin lands instead: the transfer's figures as a cost file, replacing the same key.
+GOOGLE_ADS_AS_COST_FILE = SPEND.split(b"\n")[0] + b"\n2026-11-20,google,cpc,Ads Brand,111,7.50,9,200,USD\n"
 
 
 def comparable(value):
@@ -116,17 +150,25 @@ def first_clicks(settings: Settings) -> dict[str, tuple[str, bool]]:
 
 
 def dashboard_figures(settings: Settings) -> dict:
-    """What the dashboard shows: its date range, channels, totals per model, campaigns, live events, files."""
+    """What the dashboard shows: its date range, channels, totals per model, campaigns and channels with
+    spend, unmatched spend, live events, files."""
     data = DashboardData(settings)
     days = data.date_range()
     daily = data.daily(Filters(*days))
-    campaigns = data.by_campaign(Filters(*days, channels=tuple(data.channels()[:3])))
+    campaigns = data.performance(Filters(*days, channels=tuple(data.channels()[:3])), by_campaign=True)
+    channels = side_by_side(data.performance(Filters(*days)), MODELS, ["channel_group"])
     live = data.live_events(20)
     return {
         "days": days,
         "channels": data.channels(),
         "totals": {model: tuple(round(v, 6) for v in figures) for model, figures in click_totals(daily).items()},
         "campaigns": sorted(tuple(comparable(v) for v in r) for r in campaigns.itertuples(index=False)),
+        "spend by channel": sorted(
+            tuple(comparable(v) for v in r) for r in channels.fillna(-1).itertuples(index=False)
+        ),
+        "unmatched": [
+            tuple(comparable(v) for v in r) for r in data.unmatched_spend(Filters(*days)).itertuples(index=False)
+        ],
         "live": [(r.event_at, r.event_name, r.user_pseudo_id) for r in live.itertuples()],
         "files": data.health()["files"],
     }
@@ -146,8 +188,8 @@ class BigQueryPipeline:
 
 
 def _land(landing: Path, files: dict[str, bytes]) -> None:
-    landing.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
+    for name, content in files.items():  # a cost file's name is cost/<name>
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
         (landing / name).write_bytes(content)
 
 
@@ -169,6 +211,8 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
             "ATTRIBUTION_LANDING_DIR": str(tmp / "landing"),
             "ATTRIBUTION_GA4_SOURCE": f"{PROJECT}.{GA4_DATASET}",
             "ATTRIBUTION_GA4_TABLE": "events_fixture",  # the emulator has no wildcard tables
+            "ATTRIBUTION_GOOGLE_ADS_DATASET": f"{PROJECT}.{GOOGLE_ADS_DATASET}",
+            "ATTRIBUTION_GOOGLE_ADS_CUSTOMER_IDS": CUSTOMER,
         }
         twin_env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp / "duck" / "w.duckdb"),
                     "ATTRIBUTION_LANDING_DIR": str(tmp / "duck" / "landing")}  # fmt: skip
@@ -204,6 +248,10 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
         with duckdb.connect(str(twin.warehouse_path)) as con:
             insert_events(con, "raw", events)
         insert_into_duckdb(twin.warehouse_path, current, tmp)
+        connect(settings).client.create_dataset(f"{PROJECT}.{GOOGLE_ADS_DATASET}", exists_ok=True)
+        recorder.phase = "Google Ads transfer tables"  # analysed too: the catalog learns their columns
+        for sql in GOOGLE_ADS_TABLES:
+            export.query(sql)
 
         recorder.phase = "loader"
         batch = write_batch(tmp / "gen", 400, seed=5, end=END).read_bytes()
@@ -214,8 +262,11 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
                 "b_mixed.csv": ("\n".join(mixed) + "\n").encode(),
                 "c_empty.csv": b"",
                 "d_again.csv": batch,
+                "cost/spend.csv": SPEND,
             }
-        )  # fmt: skip  (the last: all duplicates)
+        )  # fmt: skip  (d_again: all duplicates)
+        _land(twin.landing_path, {"cost/z_google_ads.csv": GOOGLE_ADS_AS_COST_FILE})
+        load_pending(twin, connect(twin))
         connect(settings).quarantined_records("b_mixed.csv")
 
         recorder.phase = "first build (seeds, models, data tests, unit tests)"

@@ -65,8 +65,8 @@ def _ddb_settings(tmp_path: Path) -> Settings:
 
 
 def _land(settings: Settings, files: dict[str, bytes]) -> None:
-    settings.landing_path.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
+    for name, content in files.items():  # a cost file's name is cost/<name>
+        (settings.landing_path / name).parent.mkdir(parents=True, exist_ok=True)
         (settings.landing_path / name).write_bytes(content)
 
 
@@ -76,8 +76,8 @@ def _outcome(settings: Settings) -> tuple:
         lambda name: f"raw.{name}"
     )  # fmt: skip
     ledger = warehouse.query(
-        f"select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status, error, first_event_date"
-        f" from {table('load_ledger')}"
+        f"select file_name, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status, error, first_event_date,"
+        f" file_type from {table('load_ledger')}"
     )
     quarantine = warehouse.query(f"select file_name, line_number, reason, raw_record from {table('quarantined_rows')}")
     events = warehouse.query(
@@ -85,10 +85,29 @@ def _outcome(settings: Settings) -> tuple:
         f" purchase_revenue, event_date from {table('streamed_events')}"
     )
 
+    spend = warehouse.query(
+        f"select date, utm_source, utm_medium, utm_campaign, utm_id, cost, clicks, impressions, currency, _batch_file"
+        f" from {table('ad_spend')}"
+    )
+
     def normalise(rows):  # NUMERIC and DECIMAL(18, 6) print differently: compare values
         return sorted(tuple(str(v.normalize() if isinstance(v, Decimal) else v) for v in r.values()) for r in rows)
 
-    return normalise(ledger), normalise(quarantine), normalise(events)
+    return normalise(ledger), normalise(quarantine), normalise(events), normalise(spend)
+
+
+COST_HEADER = "date,utm_source,utm_medium,utm_campaign,utm_id,cost,clicks,impressions,currency"
+COST_FILES = {  # bad rows, a key twice, then a file that restates one key, repeats one and adds one
+    "cost/a_spend.csv": "\n".join([
+        COST_HEADER, "2026-11-20,google,cpc,brand,77,41.50,83,1200,USD", "2026-11-20,meta,paid_social,x,,7,,,usd",
+        "2026-11-20,bing,cpc,y,,-1,,,USD", "2026-11-20,bing,cpc,z,,1,,,EUR", "2026-13-01,bing,cpc,w,,1,,,USD",
+        '2026-11-20,"news, letter",email,"multi\nline",,0,,,USD', "2026-11-20,meta,paid_social,x,,8,,,USD",
+    ]).encode() + b"\n",
+    "cost/b_restated.csv": "\n".join([
+        COST_HEADER, "2026-11-20,google,cpc,brand,77,43.00,85,1250,USD", "2026-11-20,meta,paid_social,x,,7,,,usd",
+        "2026-11-21,google,cpc,brand,77,12,20,300,USD",
+    ]).encode() + b"\n",
+}  # fmt: skip
 
 
 def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings, tmp_path: Path):
@@ -104,6 +123,7 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
         ]).encode() + b"\n",
         "c_empty.csv": b"",
         "d_again.csv": batch.read_bytes(),  # same events under another name: all duplicates
+        **COST_FILES,
     }  # fmt: skip
     duck = _ddb_settings(tmp_path)
     for settings in (duck, bq_settings):
@@ -111,7 +131,7 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
         reports = load_pending(settings, connect(settings))
         assert all(r.reconciles for r in reports)
     for part, on_bigquery, on_duckdb in zip(
-        ("ledger", "quarantine", "events"), _outcome(bq_settings), _outcome(duck), strict=True
+        ("ledger", "quarantine", "events", "spend"), _outcome(bq_settings), _outcome(duck), strict=True
     ):
         assert set(on_bigquery) ^ set(on_duckdb) == set(), part
         assert on_bigquery == on_duckdb, part
@@ -123,6 +143,17 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
         for s in (duck, bq_settings)
     ]
     assert [r["line_number"] for r in records[0]] == [3, 6, 7, 9] and records[1] == records[0]
+    # Cost files: the same ledger, reasons and rows on both, the restating file's note included.
+    assert ledger["cost/a_spend.csv"][1:5] == ("7", "3", "0", "4")
+    assert ledger["cost/b_restated.csv"][1:7] == (
+        "3", "2", "1", "0", "loaded", "replaces the figures of 1 row(s) loaded from cost/a_spend.csv",
+    )  # fmt: skip
+    assert [r[1:3] for r in _outcome(bq_settings)[1] if r[0] == "cost/a_spend.csv"] == [
+        ("4", "cost is negative: -1"),
+        ("5", "currency EUR is not the reporting currency USD"),
+        ("6", "date is not a date (YYYY-MM-DD): 2026-13-01"),
+        ("9", "date / utm_source / utm_medium / utm_campaign repeat line 3 with different content"),
+    ]
 
 
 def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_completes_it(
@@ -172,7 +203,7 @@ def test_a_load_that_died_before_its_ledger_row_is_invisible_and_its_retry_compl
     load_pending(bq_settings, warehouse)  # the retry
 
     def comparable(settings):
-        ledger, quarantine, events = _outcome(settings)
+        ledger, quarantine, events, _ = _outcome(settings)
         return ledger, [r[1:] for r in quarantine], events
 
     assert comparable(bq_settings) == comparable(clean)
@@ -223,7 +254,7 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     duck, bigquery = pipeline.twin, pipeline.settings
     origins = {r["event_origin"]: r["n"] for r in connect(duck).query(
         "select event_origin, count(*) as n from int_events group by 1")}  # fmt: skip
-    [loaded] = connect(duck).query("select sum(rows_loaded) as n from raw.load_ledger")
+    [loaded] = connect(duck).query("select sum(rows_loaded) as n from raw.load_ledger where file_type = 'events'")
     ga4_rows = len(pipeline.history) - 1 + len(daily_rows())  # one export duplicate; the streamed day's daily rows
     assert origins["ga4"] == ga4_rows and origins["stream"] == loaded["n"]
     # The rules ran the same on both: the unattributable purchases and GA4's own channels are there.
@@ -241,7 +272,33 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     assert later["bigquery"] == later["duckdb"] != first["duckdb"]
     # The dashboard reads the marts on BigQuery and the serving snapshot on DuckDB: the same page.
     assert pipeline.dashboards["duckdb"]["totals"]["first_click"][0] > 0
+    assert pipeline.dashboards["duckdb"]["spend by channel"] and pipeline.dashboards["duckdb"]["unmatched"]
     assert pipeline.dashboards["bigquery"] == pipeline.dashboards["duckdb"]
+
+
+def test_google_ads_cost_comes_from_the_transfers_tables_and_outranks_a_cost_file(bigquery_pipeline: BigQueryPipeline):
+    """Campaign 111's two segments summed, named by its latest snapshot; the cost file's row for the same
+    day and key kept, marked, counted nowhere; the DuckDB twin, given the same figures as a cost file,
+    has the same marts (the parity test)."""
+    settings = bigquery_pipeline.settings
+    rows = connect(settings).query(
+        "select spend_date, source, medium, campaign, campaign_id, cost, clicks, impressions, spend_origin,"
+        f" spend_file, replaced_by from {table(settings, 'stg_ad_spend')} where lower(campaign) = 'ads brand'"
+        " order by spend_origin"
+    )
+    assert [tuple(str(v) for v in r.values()) for r in rows] == [
+        ("2026-11-20", "google", "cpc", "Ads Brand", "111", "5", "4", "None", "cost_file", "cost/spend.csv",
+         "google_ads"),
+        ("2026-11-20", "google", "cpc", "Ads Brand", "111", "7.5", "9", "200", "google_ads", "google_ads:1234567890",
+         "None"),
+    ]  # fmt: skip
+    [unmatched] = connect(settings).query(
+        f"select spend, reason from {table(settings, 'mart_unmatched_spend')} where campaign_id = '111'"
+    )
+    assert (float(unmatched["spend"]), unmatched["reason"]) == (
+        7.5,
+        "no session carries this source / medium / campaign",
+    )
 
 
 def test_a_day_of_the_streaming_export_is_served_then_handed_over_on_bigquery_as_on_duckdb(
@@ -331,7 +388,9 @@ def test_a_gs_landing_loads_each_object_once_and_sets_it_aside(bq_settings: Sett
 
 
 @pytest.mark.airflow
-def test_make_run_once_on_bigquery_with_a_gs_landing(bq_settings: Settings, gcs_emulator, airflow_home: dict[str, str]):
+def test_make_run_once_on_bigquery_with_a_gs_landing(
+    bq_settings: Settings, gcs_emulator, airflow_home: dict[str, str], tmp_path: Path
+):
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from conftest import run
 
@@ -344,6 +403,7 @@ def test_make_run_once_on_bigquery_with_a_gs_landing(bq_settings: Settings, gcs_
         "ATTRIBUTION_BQ_TOKEN": "emulator-accepts-any-token",
         "ATTRIBUTION_LANDING_DIR": f"gs://{BUCKET}/{prefix}",
         "ATTRIBUTION_SYNTHETIC_EVENTS": "400",
+        "ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "data" / "unused.duckdb"),  # beside it: the synthetic ads' tally
         "ATTRIBUTION_TASK_RETRIES": "0",
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": ANONYMOUS_GCP_CONNECTION,
         "STORAGE_EMULATOR_HOST": gcs_emulator,
@@ -351,16 +411,19 @@ def test_make_run_once_on_bigquery_with_a_gs_landing(bq_settings: Settings, gcs_
     result = run([str(VENV_BIN / "python"), "-m", "attribution.local_stack", "run-once"], env)
     assert result.returncode == 0, "the DAG run on BigQuery failed"
     warehouse = connect(bq_settings)
-    [ledger] = warehouse.query(
-        f"select file_name, rows_read, status from `{PROJECT}.{bq_settings.bq_dataset}.load_ledger`"
+    ledger = warehouse.query(
+        f"select file_name, rows_read, status, file_type from `{PROJECT}.{bq_settings.bq_dataset}.load_ledger`"
+        " order by file_type"
     )
-    assert (ledger["rows_read"], ledger["status"]) == (400, "loaded")
+    # The batch and the cost file of its paid clicks, both landed and loaded through gs://.
+    assert [(r["file_type"], r["status"]) for r in ledger] == [("cost", "loaded"), ("events", "loaded")]
+    assert ledger[1]["rows_read"] == 400 and ledger[0]["file_name"].startswith("cost/spend_")
     os.environ["STORAGE_EMULATOR_HOST"] = gcs_emulator
     try:
         objects = GCSHook().list(BUCKET, prefix=f"{bq_settings.bq_dataset}/")
     finally:
         del os.environ["STORAGE_EMULATOR_HOST"]
-    assert objects == [f"{bq_settings.bq_dataset}/archive/{ledger['file_name']}"], "generated, landed, archived"
+    assert objects == sorted(f"{bq_settings.bq_dataset}/archive/{r['file_name']}" for r in ledger), "archived"
     counts = warehouse.publish()
     assert counts["mart_live_events"] > 0
     assert counts["mart_first_click"] == counts["mart_last_click"]

@@ -6,7 +6,7 @@ conversions, export rows set aside, GA4's own attribution."""
 import csv
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -26,10 +26,10 @@ from attribution.dashboard.data import (
     trend,
 )
 from attribution.dbt_cli import run_dbt
-from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import PROJECT_ROOT, load_settings
 from attribution.summary import print_summary
+from attribution.synthetic_spend import land_demo_batch
 from attribution.warehouse import SERVED_RELATIONS, connect
 
 APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
@@ -37,13 +37,14 @@ APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> dict[str, str]:
-    """A warehouse with two batches, built by dbt and published: the environment that points at it."""
+    """A warehouse with two batches and the cost files of their paid clicks, built by dbt and published:
+    the environment that points at it."""
     root = tmp_path_factory.mktemp("served")
     env = {"ATTRIBUTION_DUCKDB_PATH": str(root / "w.duckdb"), "ATTRIBUTION_LANDING_DIR": str(root / "landing")}
     settings = load_settings(env)
     end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for seed in (1, 2):
-        write_batch(settings.landing_path, 3_000, seed=seed, end=end)
+        land_demo_batch(settings, 3_000, seed=seed, end=end + timedelta(seconds=seed))
     load_pending(settings, connect(settings))
     assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **env}) == 0
     connect(settings).publish()
@@ -78,7 +79,7 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     shown = {label_value(channel): float(revenue) for channel, revenue in per_channel.items()}  # placeholders labelled
     assert shift["first_click_revenue"].to_dict() == pytest.approx(shown)
     assert (shift["revenue_shift"] == shift["last_click_revenue"] - shift["first_click_revenue"]).all()
-    assert len(app.get("vega_lite_chart")) == 3, "model comparison, removal effects and trend charts"
+    assert len(app.get("vega_lite_chart")) == 4, "ROAS across models, model comparison, removal effects, trend"
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         [(with_path,)] = con.execute("select count(*) from mart_first_click where ga_session_id is not null").fetchall()
     assert f"Estimated from {with_path:,} conversions with a path." in " ".join(c.value for c in app.caption)
@@ -88,13 +89,34 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
 
 
 @pytest.mark.dbt
+def test_spend_shown_is_the_spend_loaded(served, monkeypatch):
+    """The dashboard's spend in its dates is the current figures of the cost files landed, matched or not."""
+    app = page(served, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    data = DashboardData(load_settings(served))
+    first_day, last_day = data.date_range()
+    start = max(first_day, last_day - timedelta(days=29))
+    with duckdb.connect(str(load_settings(served).warehouse_path), read_only=True) as con:
+        [(loaded,)] = con.execute(
+            "select sum(cost) from (select cost, row_number() over (partition by date, utm_source, utm_medium,"
+            " utm_campaign order by _loaded_at desc) as newest from raw.ad_spend"
+            " where date between ? and ?) where newest = 1",
+            [start, last_day],
+        ).fetchall()
+    assert loaded > 0
+    assert metrics["Spend"] == f"${float(loaded):,.2f}"
+    assert "tiktok / paid_social / launch_teaser" in " ".join(w.value for w in app.warning), "the untagged campaign"
+
+
+@pytest.mark.dbt
 def test_filters_narrow_every_figure(served, monkeypatch):
     app = page(served, monkeypatch)
     app.sidebar.multiselect[0].set_value(["linear"]).run()  # models
     app.sidebar.multiselect[1].set_value(["Email"]).run()  # channels
     assert not app.exception
-    campaigns = table(app, "campaign", "attribution_model")
-    assert set(campaigns["attribution_model"]) == {"linear"} and set(campaigns["channel_group"]) == {"Email"}
+    campaigns = table(app, "campaign", "spend")
+    assert [c for c in campaigns.columns if c.endswith(" revenue")] == ["linear revenue"]
+    assert set(campaigns["channel_group"]) == {"Email"}
     assert set(table(app, "revenue_shift")["channel_group"]) == {"Email"}
 
 
@@ -103,8 +125,8 @@ def test_filter_values_never_reach_sql_unchecked(served):
     data = DashboardData(load_settings(served))
     days = data.date_range()
     with pytest.raises(ValueError, match="not a model or channel name"):
-        data.by_campaign(Filters(*days, channels=("Email') or ('1' = '1",)))
-    assert data.by_campaign(Filters(*days, models=())).empty
+        data.performance(Filters(*days, channels=("Email') or ('1' = '1",)), by_campaign=True)
+    assert data.performance(Filters(*days, models=()), by_campaign=True).empty
 
 
 def test_before_the_first_publish_the_page_says_so(tmp_path, monkeypatch):
@@ -177,6 +199,15 @@ def _credits(touchpoints: list) -> dict[str, list[float]]:
     }
 
 
+# (day, source, medium, campaign, spend, clicks, why it matches no session: None where it matches): $20 on
+# the newsletter that earns c1 under last click ($100: ROAS 5), nothing under first click, half under
+# linear; $12.50 that no session carries.
+NO_SESSION = "no session carries this source / medium / campaign"
+SPEND = [
+    (date(2026, 11, 20), "newsletter", "email", "<Other>", 20.0, 40, None),
+    (date(2026, 11, 19), "bing", "cpc", "launch", 12.5, 9, NO_SESSION),
+]
+
 # (channel group, removal effect, conversions, revenue, paths, converting paths, pooled channel groups)
 REMOVAL_EFFECTS = [
     ("Organic Search", 0.5, 1.5, 90.0, 40, 2, None),
@@ -187,7 +218,14 @@ REMOVAL_EFFECTS = [
 
 
 def write_snapshot(
-    path, *, set_aside=SET_ASIDE, comparison=COMPARISON, removal_effects=REMOVAL_EFFECTS, provisional_days=()
+    path,
+    *,
+    set_aside=SET_ASIDE,
+    comparison=COMPARISON,
+    removal_effects=REMOVAL_EFFECTS,
+    provisional_days=(),
+    spend=SPEND,
+    export_day="20261120",
 ) -> None:
     """A serving snapshot with the served relations' columns, as ``publish`` writes it."""
     credits = [
@@ -263,11 +301,57 @@ def write_snapshot(
                 "insert into mart_channel_removal_effects values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(c, effect, effect, *rest) for c, effect, *rest in removal_effects],
             )
+        con.execute("create table spend (spend_date date, source varchar, medium varchar, campaign varchar,"
+                    " spend double, clicks bigint)")  # fmt: skip
+        if matched := [s[:6] for s in spend if not s[6]]:
+            con.executemany("insert into spend values (?, ?, ?, ?, ?, ?)", matched)
+        # As the mart computes it: each model's attributed figures beside the same matched spend.
+        con.execute(f"""
+            create table mart_channel_performance as
+            with attributed as (
+                select conversion_date as performance_date, attribution_model, channel_group, source, medium,
+                       campaign, sum(credit) as conversions, sum(attributed_revenue) as revenue
+                from mart_attribution_credits group by all
+            ),
+            modelled as (
+                select * from spend cross join (select unnest({list(MODELS)}) as attribution_model)
+            )
+            select coalesce(a.performance_date, m.spend_date) as performance_date,
+                   coalesce(a.attribution_model, m.attribution_model) as attribution_model,
+                   coalesce(a.channel_group, 'Paid Search') as channel_group,
+                   coalesce(a.source, m.source) as source, coalesce(a.medium, m.medium) as medium,
+                   coalesce(a.campaign, m.campaign) as campaign, coalesce(m.spend, 0) as spend, m.clicks,
+                   null::bigint as impressions, coalesce(a.conversions, 0) as conversions,
+                   coalesce(a.revenue, 0) as revenue,
+                   case when m.spend > 0 then a.revenue / m.spend end as roas,
+                   case when a.conversions > 0 then m.spend / a.conversions end as cpa
+            from attributed a full join modelled m
+                on a.performance_date = m.spend_date and a.attribution_model = m.attribution_model
+                and a.source = m.source and a.medium = m.medium and a.campaign = m.campaign
+        """)
+        con.execute("""
+            create table mart_unmatched_spend (spend_date date, source varchar, medium varchar, campaign varchar,
+                campaign_id varchar, spend double, clicks bigint, impressions bigint, spend_origin varchar,
+                spend_file varchar, reason varchar)
+        """)
+        if unmatched := [s for s in spend if s[6]]:
+            con.executemany(
+                "insert into mart_unmatched_spend values (?, ?, ?, ?, null, ?, ?, null, 'cost_file', 'cost/x.csv', ?)",
+                unmatched,
+            )
+        con.execute("""
+            create table mart_ga4_export_freshness (origin varchar, newest_export_day varchar,
+                newest_event_at timestamp, loaded_through timestamp)
+        """)
+        if export_day:
+            con.execute(
+                "insert into mart_ga4_export_freshness values ('ga4_export', ?, null, now()::timestamp)", [export_day]
+            )
         con.execute("""
             create table load_ledger as
             select 'batch.csv' as file_name, 'abc' as checksum, now()::timestamp as loaded_at, 10 as rows_read,
                    10 as rows_loaded, 0 as rows_duplicate, 0 as rows_quarantined, 'loaded' as status,
-                   null::varchar as error, date '2026-11-20' as first_event_date
+                   null::varchar as error, date '2026-11-20' as first_event_date, 'events' as file_type
         """)
         con.execute("""
             create table quarantined_rows (file_name varchar, line_number bigint, reason varchar,
@@ -306,7 +390,7 @@ def test_trend_charts_each_models_channels(chosen, monkeypatch):
 
 def test_placeholders_are_labelled_from_the_seed(chosen, monkeypatch):
     app = page(chosen, monkeypatch)
-    campaigns = table(app, "campaign", "attribution_model")
+    campaigns = table(app, "campaign", "spend")
     assert "(data deleted) — placeholder" in set(campaigns["source"])
     assert "<Other> — placeholder" in set(campaigns["campaign"])
     assert "(unattributed) — placeholder" in set(campaigns["channel_group"])
@@ -320,7 +404,7 @@ def test_placeholders_are_labelled_from_the_seed(chosen, monkeypatch):
     channels = app.sidebar.multiselect[1]
     assert "(unattributed) — placeholder" in channels.options and "(unattributed)" not in channels.options
     channels.set_value(["(unattributed)"]).run()  # the raw value reaches the filter
-    assert set(table(app, "campaign", "attribution_model")["channel_group"]) == {"(unattributed) — placeholder"}
+    assert set(table(app, "campaign", "spend")["channel_group"]) == {"(unattributed) — placeholder"}
 
 
 def test_placeholder_labels_follow_the_seed_file(tmp_path):
@@ -408,9 +492,15 @@ def test_demo_summary_prints_whole_conversions_and_what_was_set_aside(chosen, ca
     out = capsys.readouterr().out
     assert "Set aside: no user id: 125 events (1 conversion); no session id: 7 events (0 conversions)." in out
     assert "Unattributed: 1 conversion worth $30.00." in out
-    rows = {line.split("  ")[0]: line.split() for line in out.splitlines() if line.startswith(("Email", "Organic"))}
+    attribution, spend = out.split("\nSpend ")
+    rows = {
+        line.split("  ")[0]: line.split() for line in attribution.splitlines() if line.startswith(("Email", "Organic"))
+    }
     assert rows["Organic Search"][-4:] == ["1", "100.00", "0", "0.00"]
     assert rows["Email"][-4:] == ["0", "0.00", "1", "100.00"]
+    assert "Spend $32.50, of which $12.50 (38.5%) matches no session." in out
+    [email] = [line.split() for line in spend.splitlines() if line.startswith("Email")]
+    assert email[-4:] == ["20.00", "0.00", "5.00", "2.50"], "spend, then ROAS: first click, last click, data-driven"
 
 
 def test_removal_effects_chart_the_channels_and_warn_when_conversions_are_few(chosen, monkeypatch):
@@ -432,3 +522,57 @@ def test_no_converting_path_says_so_instead_of_a_chart(tmp_path, monkeypatch):
     write_snapshot(load_settings(env).snapshot_path, removal_effects=[])
     app = page(env, monkeypatch)
     assert any("No converting path yet" in i.value for i in app.info)
+
+
+def test_spend_roas_and_cpa_per_channel_under_each_model(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Spend"] == "$32.50", "matched and unmatched"
+    assert metrics["Paid channels' ROAS, first click"] == "0.00×"
+    assert metrics["Paid channels' ROAS, last click"] == "5.00×"
+    assert metrics["Unmatched spend"] == "$12.50 (38.5%)"
+    [channels] = [df.value for df in app.dataframe if "linear roas" in df.value and "campaign" not in df.value]
+    channels = channels.set_index("channel_group")
+    assert list(channels.index) == ["Email"], "channels with spend only"
+    email = channels.loc["Email"]
+    assert (email["spend"], email["first_click roas"], email["last_click roas"], email["linear roas"]) == (
+        20.0, 0.0, 5.0, 2.5,
+    )  # fmt: skip
+    assert (email["last_click cpa"], email["linear cpa"]) == (20.0, 40.0)
+    assert pd.isna(email["first_click cpa"]), "no conversion: no CPA, never a division error"
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+    [moves] = [spec for spec in specs if spec.get("layer") and spec["layer"][1]["encoding"]["x"]["field"] == "roas"]
+    assert moves["layer"][1]["encoding"]["color"]["field"] == "attribution_model"
+    [warning] = [w.value for w in app.warning if "matches no session" in w.value]
+    assert "bing / cpc / launch $12.50 (no session carries this source / medium / campaign)" in warning
+
+
+def test_campaigns_are_one_row_each_with_the_models_side_by_side(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    campaigns = table(app, "campaign", "spend")
+    keys = campaigns[["channel_group", "source", "medium", "campaign"]].astype(str)
+    assert not keys.duplicated().any(), "one row per campaign"
+    assert {f"{model} revenue" for model in MODELS} <= set(campaigns.columns)
+    newsletter = campaigns[campaigns["source"] == "newsletter"].iloc[0]
+    assert newsletter["campaign"] == "<Other> — placeholder"
+    assert (newsletter["spend"], newsletter["last_click revenue"], newsletter["first_click revenue"]) == (20, 100, 0)
+    assert newsletter["last_click roas"] == 5.0
+    settings = load_settings(chosen)
+    filters = Filters(*DashboardData(settings).date_range())
+    revenue = DashboardData(settings).performance(filters, by_campaign=True)
+    assert campaigns["last_click revenue"].sum() == pytest.approx(
+        revenue[revenue["attribution_model"] == "last_click"]["revenue"].sum()
+    )
+
+
+def test_health_row_names_the_stream_and_shows_the_exports_newest_day(tmp_path, monkeypatch):
+    env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp_path / "w.duckdb")}
+    write_snapshot(load_settings(env).snapshot_path, spend=[])
+    with duckdb.connect(str(load_settings(env).snapshot_path)) as con:
+        con.execute("delete from mart_live_events")  # a warehouse seeded from an export: no stream yet
+    app = page(env, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Newest streamed event"] == "none"
+    assert metrics["GA4 export's newest day"] == "2026-11-20"
+    assert metrics["Unmatched spend (all days)"] == "$0.00"
+    assert any("No spend in these dates" in i.value for i in app.info)

@@ -5,8 +5,8 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from attribution.events import COLUMN_NAMES, REQUIRED_COLUMNS
 from attribution.generator import generate_events, write_batch
+from attribution.raw_tables import EVENTS
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 END_MICROS = int(END.timestamp() * 1_000_000)
@@ -17,8 +17,8 @@ def test_events_follow_the_contract():
     assert len(events) == 5_000
     assert len({e["event_id"] for e in events}) == 5_000
     for e in events:
-        assert set(e) == set(COLUMN_NAMES)
-        assert all(str(e[c]).strip() for c in REQUIRED_COLUMNS)
+        assert set(e) == set(EVENTS.column_names)
+        assert all(str(e[c]).strip() for c in EVENTS.required_columns)
         assert END_MICROS - 29 * 86_400_000_000 <= e["event_timestamp"] < END_MICROS
         if e["event_name"] == "purchase":
             assert e["transaction_id"]
@@ -57,7 +57,7 @@ def test_same_seed_same_bytes_other_seed_other_events(tmp_path: Path):
     with a.open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2_000
-    assert list(rows[0]) == list(COLUMN_NAMES)
+    assert list(rows[0]) == list(EVENTS.column_names)
     assert not list((tmp_path / "a").glob(".*")), "no partial file left behind"
 
 

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from attribution.dbt_cli import run_dbt
-from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
 from attribution.history import history_events, insert_events
 from attribution.landing import load_pending
+from attribution.raw_tables import EVENTS
 from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
@@ -87,13 +87,13 @@ def assert_equals_full_refresh(settings: Settings, tmp_path: Path, run: int) -> 
 def land(settings: Settings, name: str, events: list[dict]) -> None:
     settings.landing_path.mkdir(parents=True, exist_ok=True)
     with (settings.landing_path / name).open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMN_NAMES, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=EVENTS.column_names, lineterminator="\n")
         writer.writeheader()
         writer.writerows(events)
 
 
 def event(event_id: str, user: str, session: int, at: int, name: str = "page_view", **fields) -> dict:
-    return dict.fromkeys(COLUMN_NAMES, "") | {
+    return dict.fromkeys(EVENTS.column_names, "") | {
         "event_id": event_id, "event_timestamp": at, "event_name": name, "user_pseudo_id": user,
         "ga_session_id": session, "device_category": "desktop", "country": "France",
     } | fields  # fmt: skip
@@ -147,7 +147,7 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
     duplicates = query(settings, "select * exclude (event_date, _batch_file, _batch_checksum, _loaded_at)"
                                  " from raw.streamed_events using sample 20 rows")  # fmt: skip
     land(settings, "adversarial.csv", [
-        *(dict(zip(COLUMN_NAMES, row, strict=True)) for row in duplicates),
+        *(dict(zip(EVENTS.column_names, row, strict=True)) for row in duplicates),
         # earlier than the session's first event, and sourced: new start, new source
         event("late-1", user, session, start - 600 * MICROS, source="newsletter", medium="email"),
         # the order resent an hour earlier: the conversion moves, and with it the lookback window

@@ -12,13 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from attribution.events import COLUMN_NAMES
 from attribution.generator import write_batch
 from attribution.landing import load_pending
+from attribution.raw_tables import EVENTS
 from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
-HEADER = ",".join(COLUMN_NAMES)
+HEADER = ",".join(EVENTS.column_names)
 TS = 1_763_640_000_000_000  # 2025-11-20T12:00:00Z
 
 
@@ -70,17 +70,19 @@ def test_a_clean_batch_loads_whole_and_leaves_the_landing_dir(settings: Settings
     assert ledger[0]["first_event_date"] == first["day"] is not None
 
 
-def test_a_ledger_from_before_first_event_date_gains_the_column(settings: Settings):
+def test_a_ledger_from_before_first_event_date_gains_the_columns(settings: Settings):
     connect(settings).ensure_schema()
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("alter table raw.load_ledger drop column first_event_date")
+        con.execute("alter table raw.load_ledger drop column file_type")
         con.execute("insert into raw.load_ledger values ('old.csv', 'c0', now(), 1, 1, 0, 0, 'loaded', null)")
     land(settings, "new.csv", "\n".join([HEADER, row("a")]) + "\n")
     assert load(settings)["new.csv"].rows_loaded == 1  # ensure_schema ran again first
-    ledger = query(settings, "select file_name, first_event_date from raw.load_ledger order by file_name")
+    ledger = query(settings, "select file_name, first_event_date, file_type from raw.load_ledger order by file_name")
+    new_day = datetime.fromtimestamp(TS / 1e6, UTC).date()
     assert ledger == [
-        {"file_name": "new.csv", "first_event_date": datetime.fromtimestamp(TS / 1e6, UTC).date()},
-        {"file_name": "old.csv", "first_event_date": None},
+        {"file_name": "new.csv", "first_event_date": new_day, "file_type": "events"},
+        {"file_name": "old.csv", "first_event_date": None, "file_type": None},
     ]
 
 

@@ -83,6 +83,20 @@ def test_ga4_history_relation_per_target():
         ({"ATTRIBUTION_DUCKDB_MEMORY_LIMIT": "lots"}, "ATTRIBUTION_DUCKDB_MEMORY_LIMIT must look like 2GB"),
         ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "5%"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be a number"),
         ({"ATTRIBUTION_QUARANTINE_ALERT_RATE": "1.5"}, "ATTRIBUTION_QUARANTINE_ALERT_RATE must be between 0 and 1"),
+        ({"ATTRIBUTION_REPORTING_CURRENCY": "usd"}, "ATTRIBUTION_REPORTING_CURRENCY must be an ISO 4217 code"),
+        (
+            {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_GOOGLE_ADS_DATASET": "ads"},
+            "ATTRIBUTION_GOOGLE_ADS_DATASET must be `project.dataset`",
+        ),
+        (
+            {"ATTRIBUTION_TARGET": "bigquery", "ATTRIBUTION_GOOGLE_ADS_DATASET": "my-project.ads"},
+            "ATTRIBUTION_GOOGLE_ADS_CUSTOMER_IDS must name the customer ids",
+        ),
+        (
+            {"ATTRIBUTION_GOOGLE_ADS_DATASET": "my-project.ads", "ATTRIBUTION_GOOGLE_ADS_CUSTOMER_IDS": "1234567890"},
+            "ATTRIBUTION_GOOGLE_ADS_DATASET is read by the BigQuery target only",
+        ),
+        ({"ATTRIBUTION_GOOGLE_ADS_CUSTOMER_IDS": "123-456-7890"}, "digits only"),
     ],
 )
 def test_bad_values_fail_with_the_variable_named(environ, message):

@@ -81,6 +81,8 @@ def test_it_fires_once_per_landed_file_and_again_when_a_name_lands_again(tmp_pat
         assert watch.after(lambda: shutil.rmtree(landing), wait=0.5) is None, "a missing landing is empty"
         landing.mkdir()
         assert watch.after(_land(landing, "e.csv")) == ["e.csv"]
+        (landing / "cost").mkdir()
+        assert watch.after(_land(landing / "cost", "spend.csv")) == ["cost/spend.csv"], "a cost file starts a run too"
     finally:
         watch.close()
 
@@ -98,6 +100,7 @@ def test_it_watches_a_cloud_storage_prefix(tmp_path: Path, monkeypatch):
         try:
             assert watch.after(lambda: gcs.upload(bucket, "events/in/a.csv", data=b"event_id\n")) == ["a.csv"]
             assert watch.after(lambda: gcs.upload(bucket, "events/in/sub/b.csv", data=b"x"), wait=1) is None
+            assert watch.after(lambda: gcs.upload(bucket, "events/in/cost/s.csv", data=b"x")) == ["cost/s.csv"]
             assert watch.after(lambda: gcs.upload(bucket, "events/other/c.csv", data=b"x"), wait=1) is None
             assert watch.after(lambda: gcs.upload(bucket, "events/in/d.csv", data=b"x")) == ["d.csv"]
         finally:

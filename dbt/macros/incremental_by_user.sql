@@ -70,7 +70,7 @@
     {%- set since = "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
     {%- set files = run_query(
         'select min(first_event_date), sum(case when first_event_date is null and rows_loaded > 0 then 1 else 0 end)'
-        ~ ' from ' ~ ledger ~ ' where loaded_at > ' ~ since
+        ~ ' from ' ~ ledger ~ ' where loaded_at > ' ~ since ~ " and coalesce(file_type, 'events') = 'events'"
     ).rows[0] -%}
     {%- if files[1] -%}
         {#- The events of those files (an event's loaded_at is its file's ledger row's, stg_streamed_events). -#}

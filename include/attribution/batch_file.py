@@ -1,5 +1,5 @@
-"""A landed CSV batch file after the file-level checks (checksum, encoding, header), the same for every
-warehouse. Below the landing, the row checks and the warehouses, which all share it.
+"""A landed CSV file after the file-level checks (checksum, encoding, header against its contract), the
+same for every warehouse. Below the landing, the row checks and the warehouses, which all share it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from attribution.events import COLUMN_NAMES, REQUIRED_COLUMNS
+from attribution.raw_tables import EVENTS, FileContract
 
 CHUNK = 1 << 20
 REJECTED_SAMPLE_BYTES = 64 * 1024
@@ -26,15 +26,17 @@ class BatchFile:
     checksum: str
     header: tuple[str, ...] = ()
     problem: str | None = None
+    contract: FileContract = EVENTS
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """Its name in the ledger and the quarantine (a cost file's under ``cost/``)."""
+        return self.contract.ledger_name(self.path.name)
 
     @property
     def ignored_columns(self) -> tuple[str, ...]:
         """Columns outside the contract: not loaded, named in the ledger's error column."""
-        return tuple(c for c in self.header if c not in COLUMN_NAMES)
+        return tuple(c for c in self.header if c not in self.contract.column_names)
 
     @property
     def ledger_note(self) -> str | None:
@@ -49,8 +51,8 @@ class BatchFile:
         return f"file rejected: {self.problem}", sample or None
 
 
-def inspect(path: Path) -> BatchFile:
-    """Checksum the file and check it can be read as the contract at all (streamed, any size)."""
+def inspect(path: Path, contract: FileContract = EVENTS) -> BatchFile:
+    """Checksum the file and check it can be read as ``contract`` at all (streamed, any size)."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     first_line = io.StringIO()
@@ -72,18 +74,20 @@ def inspect(path: Path) -> BatchFile:
             offset += len(chunk)
     checksum = digest.hexdigest()
     if offset == 0:
-        return BatchFile(path, checksum, problem="empty file (0 bytes)")
+        return BatchFile(path, checksum, contract=contract, problem="empty file (0 bytes)")
     if problem:
-        return BatchFile(path, checksum, problem=problem)
+        return BatchFile(path, checksum, contract=contract, problem=problem)
     header_line = first_line.getvalue().split("\n", 1)[0].removeprefix("\ufeff").rstrip("\r")
     try:
         header = tuple(name.strip() for name in next(csv.reader([header_line])))
     except (csv.Error, StopIteration):
-        return BatchFile(path, checksum, problem="header row is not valid CSV")
+        return BatchFile(path, checksum, contract=contract, problem="header row is not valid CSV")
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
-        return BatchFile(path, checksum, header, problem=f"header repeats column(s): {', '.join(duplicated)}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        return BatchFile(
+            path, checksum, header, contract=contract, problem=f"header repeats column(s): {', '.join(duplicated)}"
+        )
+    missing = [c for c in contract.required_columns if c not in header]
     if missing:
         hint = ""
         if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
@@ -92,6 +96,7 @@ def inspect(path: Path) -> BatchFile:
             path,
             checksum,
             header,
+            contract=contract,
             problem=f"missing required column(s): {', '.join(missing)}; header is {','.join(header)[:200]!r}{hint}",
         )
-    return BatchFile(path, checksum, header)
+    return BatchFile(path, checksum, header, contract=contract)

@@ -19,12 +19,12 @@ import os
 import random
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from attribution.events import COLUMN_NAMES
+from attribution.raw_tables import EVENTS
 
 MICROS = 1_000_000
 DAY_MICROS = 86_400 * MICROS
@@ -214,20 +214,29 @@ def write_batch(
     end: datetime,
     window: timedelta = timedelta(minutes=5),
     progress: bool = False,
+    tap: Callable[[Iterable[dict]], Iterator[dict]] | None = None,
 ) -> Path:
-    """Write one CSV batch into ``directory`` atomically (a reader never sees a half-written file)."""
+    """Write one CSV batch into ``directory`` atomically (a reader never sees a half-written file);
+    ``tap`` sees the events on their way (synthetic_spend counts the paid clicks)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / batch_file_name(end, seed)
-    partial = directory / f".{path.name}.partial"
     events = generate_events(n_events, seed=seed, end=end, window=window)
+    if tap:
+        events = tap(events)
     if progress:
         from tqdm import tqdm
 
         events = tqdm(events, total=n_events, unit="ev", unit_scale=True, file=sys.stderr)
+    return write_csv(directory / batch_file_name(end, seed), EVENTS.column_names, events)
+
+
+def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict]) -> Path:
+    """Write ``rows`` as CSV to ``path`` atomically: a dot-file renamed into place, which a landing
+    never lists as pending while it is being written."""
+    partial = path.with_name(f".{path.name}.partial")
     with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMN_NAMES, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(events)
+        writer.writerows(rows)
     os.replace(partial, path)
     return path
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from attribution.events import COLUMNS
 from attribution.ga4_export import REQUIRED_COLUMNS, SCHEMA, STRING_PARAMS, column_type
 from attribution.generator import generate_events
+from attribution.raw_tables import EVENT_COLUMNS
 from attribution.settings import GA4_HISTORY_TABLE, PROJECT_ROOT, Settings, SettingsError, load_settings
+from attribution.synthetic_spend import PaidClicks, land_cost_file
 from attribution.validation import sql_ident, sql_literal
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def export_shape_sql(relation: str) -> str:
 """
 
 
-FLAT_SCHEMA = pa.schema([(c.name, pa.int64() if c.sql_type == "int64" else pa.string()) for c in COLUMNS])
+FLAT_SCHEMA = pa.schema([(c.name, pa.int64() if c.type == "int64" else pa.string()) for c in EVENT_COLUMNS])
 """Contract events as the generator yields them: integers for timestamp and session, text otherwise."""
 
 
@@ -185,6 +186,7 @@ def insert_parquet(con: duckdb.DuckDBPyConnection, schema: str, path: Path) -> i
 
 def seed_history(settings: Settings, events_per_day: int = EVENTS_PER_DAY, end: datetime | None = None) -> int:
     """Seed an empty embedded warehouse with history; returns the events written (0 when not needed).
+    Synthetic history lands the cost files of its paid clicks too (synthetic_spend).
 
     Only on DuckDB, only when ``raw.ga4_events`` and ``raw.streamed_events`` are both empty (a warehouse
     that has data keeps it), in one transaction: a seed that dies leaves the warehouse empty, to be
@@ -212,10 +214,14 @@ def seed_history(settings: Settings, events_per_day: int = EVENTS_PER_DAY, end: 
             written = insert_parquet(con, settings.raw_schema, path)
             origin = f"from {path}"
         else:
+            clicks = PaidClicks()
             events = history_events(settings.history_days, events_per_day, end=end)
-            written = insert_events(con, settings.raw_schema, events)
+            written = insert_events(con, settings.raw_schema, clicks.tap(events))
             origin = f"over {settings.history_days} days"
         con.execute("commit")
+    if not settings.ga4_parquet:
+        # The spend of its paid clicks lands as cost files, loaded by the same run.
+        land_cost_file(settings, clicks, end)
     log.info("seeded %d GA4 history events %s in %.1f s", written, origin, time.monotonic() - started)
     return written
 

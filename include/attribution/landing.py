@@ -1,7 +1,9 @@
-"""The landing directory (local or ``gs://``): which batch files wait, and where each goes once loaded.
+"""The landing location (local or ``gs://``): which files wait, and where each goes once loaded.
 
-What a file is (its file-level checks) is ``attribution.batch_file``; row-level checks run inside the
-warehouse as set-based SQL (``attribution.validation``).
+Each landed file type (``raw_tables.FILE_CONTRACTS``) has its own directory there: event batches in
+the landing itself, cost files under ``cost/``; each is archived (or rejected) under the same
+subdirectory beside it. What a file is (its file-level checks) is ``attribution.batch_file``;
+row-level checks run inside the warehouse as set-based SQL (``attribution.validation``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from attribution.batch_file import inspect
+from attribution.raw_tables import EVENTS, FILE_CONTRACTS, FileContract
 from attribution.settings import Settings
 from attribution.warehouse import LoadReport, Warehouse
 
@@ -72,11 +75,13 @@ class GCSLanding:
     rejected ones to ``rejected/``. An object appears only once its upload is complete.
     """
 
-    def __init__(self, uri: str, gcp_conn_id: str = "google_cloud_default") -> None:
-        self.bucket, self.prefix = split_gcs_uri(uri)
-        parent = self.prefix.rpartition("/")[0]
-        self.archive_prefix = f"{parent}/archive" if parent else "archive"
-        self.rejected_prefix = f"{parent}/rejected" if parent else "rejected"
+    def __init__(self, uri: str, gcp_conn_id: str = "google_cloud_default", subdirectory: str = "") -> None:
+        self.bucket, landing_prefix = split_gcs_uri(uri)
+        parent = landing_prefix.rpartition("/")[0]
+        under = f"/{subdirectory}" if subdirectory else ""
+        self.prefix = landing_prefix + under
+        self.archive_prefix = (f"{parent}/archive" if parent else "archive") + under
+        self.rejected_prefix = (f"{parent}/rejected" if parent else "rejected") + under
         self.gcp_conn_id = gcp_conn_id
         self._hook = None
 
@@ -150,8 +155,8 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def open_landing(settings: Settings) -> Landing:
-    return landing_at(landing_location(settings))
+def open_landing(settings: Settings, contract: FileContract = EVENTS) -> Landing:
+    return landing_at(landing_location(settings), contract)
 
 
 def landing_location(settings: Settings) -> str:
@@ -159,39 +164,53 @@ def landing_location(settings: Settings) -> str:
     return settings.landing_dir if settings.landing_is_remote else str(settings.landing_path)
 
 
-def landing_at(location: str) -> Landing:
-    """The landing at ``location`` as :func:`landing_location` gives it (what the landing trigger lists)."""
+def landing_at(location: str, contract: FileContract = EVENTS) -> Landing:
+    """Where ``contract``'s files land at ``location`` as :func:`landing_location` gives it (what the
+    landing trigger lists)."""
     if "://" in location:
-        return GCSLanding(location)
+        return GCSLanding(location, subdirectory=contract.directory)
     directory = Path(location)
-    return LocalLanding(directory, directory.parent / "archive", directory.parent / "rejected")
+    parent, under = directory.parent, contract.directory
+    return LocalLanding(directory / under, parent / "archive" / under, parent / "rejected" / under)
+
+
+def contract_of(ledger_name: str) -> FileContract:
+    """The file type of a file named as in the ledger (``cost/spend.csv``: a cost file)."""
+    directory = ledger_name.rpartition("/")[0]
+    return next((c for c in FILE_CONTRACTS if c.directory == directory), EVENTS)
 
 
 def load_pending(settings: Settings, warehouse: Warehouse) -> list[LoadReport]:
-    """Load every pending file, then move it out of the landing directory.
+    """Load every pending file of every type, then move it out of the landing directory.
 
     A file moves only after its load committed; if the process dies in between, the ledger makes
-    the next attempt a no-op that just moves the file.
+    the next attempt a no-op that just moves the file. Cost files load after event batches, in name
+    order: a later file's figures replace an earlier one's.
     """
     warehouse.ensure_schema()
-    landing = open_landing(settings)
     reports = []
-    for name in landing.pending():
-        with landing.fetched(name) as path:
-            report = warehouse.load_file(path)
-        landing.set_aside(name, report.checksum, rejected=report.status == "rejected")
-        log.info(
-            "%s: %s — read %d, loaded %d, duplicate %d, quarantined %d%s",
-            report.file_name,
-            report.status,
-            report.rows_read,
-            report.rows_loaded,
-            report.rows_duplicate,
-            report.rows_quarantined,
-            f" ({report.error})" if report.error else "",
-        )
-        reports.append(report)
+    for contract in FILE_CONTRACTS:
+        landing = open_landing(settings, contract)
+        for name in landing.pending():
+            with landing.fetched(name) as path:
+                report = warehouse.load_file(path, contract)
+            landing.set_aside(name, report.checksum, rejected=report.status == "rejected")
+            _log_load(report)
+            reports.append(report)
     return reports
+
+
+def _log_load(report: LoadReport) -> None:
+    log.info(
+        "%s: %s — read %d, loaded %d, duplicate %d, quarantined %d%s",
+        report.file_name,
+        report.status,
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_duplicate,
+        report.rows_quarantined,
+        f" ({report.error})" if report.error else "",
+    )
 
 
 def note_export_changes(settings: Settings, warehouse: Warehouse) -> list[str]:

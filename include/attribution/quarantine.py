@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from attribution.landing import open_landing
+from attribution.landing import contract_of, open_landing
 from attribution.settings import Settings, load_settings
 from attribution.warehouse import connect
 
@@ -31,7 +31,12 @@ def export(settings: Settings, file_name: str, out: Path, checksum: str | None =
         raise SystemExit(f"no quarantined rows of {file_name}" + (f" with checksum {checksum}" if checksum else ""))
     latest = records[-1]["checksum"]
     records = [r for r in records if r["checksum"] == latest]
-    with open_landing(settings).archived(file_name, latest) as original, original.open(encoding="utf-8") as f:
+    contract = contract_of(file_name)
+    archived_name = file_name.rpartition("/")[2]
+    with (
+        open_landing(settings, contract).archived(archived_name, latest) as original,
+        original.open(encoding="utf-8") as f,
+    ):
         header = f.readline().removeprefix("\ufeff").rstrip("\r\n")
     out.write_text(header + "\n" + "".join(r["raw_record"].rstrip("\r\n") + "\n" for r in records), encoding="utf-8")
     return records
@@ -49,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     records = export(load_settings(), args.file_name, out, args.checksum)
     for record in records:
         print(f"line {record['line_number']}: {record['reason']}")
-    print(f"{len(records)} row(s) written to {out}: fix them, then move the file into the landing directory")
+    where = (
+        f"the landing's {contract_of(args.file_name).directory}/ directory"
+        if "/" in args.file_name
+        else "the landing directory"
+    )
+    print(f"{len(records)} row(s) written to {out}: fix them, then move the file into {where}")
     return 0
 
 

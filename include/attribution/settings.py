@@ -115,6 +115,19 @@ class Settings:
         "how often GA4's export is watched (table metadata, free API calls) and the shortest time between"
         " two builds that read its intraday tables: each read scans them whole, so this bounds the cost",
     )
+    reporting_currency: str = _setting(
+        "USD",
+        "ISO 4217 code of revenue and spend: a cost file's row in another currency is quarantined (GA4 revenue"
+        " is read in USD unless the dbt var `ga4_revenue_field` says otherwise)",
+    )
+    google_ads_dataset: str | None = _setting(
+        None,
+        "`project.dataset` the Google Ads Data Transfer writes to: its daily campaign cost is read as spend"
+        " of google / cpc (BigQuery target); unset = off",
+    )
+    google_ads_customer_ids: str = _setting(
+        "", "comma-separated Google Ads customer ids (digits) whose transferred tables are read"
+    )
     unwanted_referrals: str = _setting(
         "",
         "comma-separated hosts whose referrals carry no source (subdomains included), e.g. a payment"
@@ -158,6 +171,32 @@ class Settings:
             raise SettingsError(
                 f"{_env('ga4_intraday_interval_seconds')} must be >= 1, got {self.ga4_intraday_interval_seconds}"
             )
+        if not re.fullmatch(r"[A-Z]{3}", self.reporting_currency):
+            raise SettingsError(
+                f"{_env('reporting_currency')} must be an ISO 4217 code of three capital letters, got"
+                f" {self.reporting_currency!r}"
+            )
+        if self.google_ads_dataset and not re.fullmatch(
+            r"[a-z][a-z0-9-]{4,61}[a-z0-9]\.\w{1,1024}", self.google_ads_dataset
+        ):
+            raise SettingsError(
+                f"{_env('google_ads_dataset')} must be `project.dataset`, got {self.google_ads_dataset!r}"
+            )
+        if any(not re.fullmatch(r"\d{1,20}", cid) for cid in self.google_ads_customers):
+            raise SettingsError(
+                f"{_env('google_ads_customer_ids')} must be customer ids of digits only (no dashes), comma-separated,"
+                f" got {self.google_ads_customer_ids!r}"
+            )
+        if self.google_ads_dataset and self.target != "bigquery":
+            raise SettingsError(
+                f"{_env('google_ads_dataset')} is read by the BigQuery target only ({_env('target')}=bigquery);"
+                " on DuckDB land the spend as cost files"
+            )
+        if self.google_ads_dataset and not self.google_ads_customers:
+            raise SettingsError(
+                f"{_env('google_ads_dataset')} is set: {_env('google_ads_customer_ids')} must name the customer"
+                " ids whose tables to read"
+            )
         if self.landing_poll_seconds < 0:
             raise SettingsError(f"{_env('landing_poll_seconds')} must be >= 0, got {self.landing_poll_seconds}")
         if not 0 <= self.quarantine_alert_rate <= 1:
@@ -180,6 +219,10 @@ class Settings:
                 )
 
     # --- derived locations -------------------------------------------------------------------
+    @property
+    def google_ads_customers(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.google_ads_customer_ids.split(",") if c.strip())
+
     @property
     def landing_is_remote(self) -> bool:
         return "://" in self.landing_dir
@@ -258,6 +301,8 @@ class Settings:
                 _env("bq_location"): self.bq_location,
             }
             env[_env("bq_maximum_bytes_billed")] = str(self.bq_maximum_bytes_billed)
+            env[_env("google_ads_dataset")] = self.google_ads_dataset or ""
+            env[_env("google_ads_customer_ids")] = ",".join(self.google_ads_customers)
             if self.bq_api_endpoint:
                 env[_env("bq_api_endpoint")] = self.bq_api_endpoint
             if self.bq_token:

@@ -10,14 +10,30 @@ from attribution.settings import Settings, load_settings
 
 
 def summary(settings: Settings) -> dict:
-    """Loaded events, conversions, rows set aside and unattributed conversions, and first- vs last-click
-    conversions and revenue per channel."""
+    """Loaded events, conversions, rows set aside and unattributed conversions, first- vs last-click
+    conversions and revenue per channel, and per paid channel its spend and ROAS under three models."""
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         ledger = con.execute("""
             select count(*) as files, coalesce(sum(rows_loaded), 0) as loaded,
                    coalesce(sum(rows_duplicate), 0) as duplicates, coalesce(sum(rows_quarantined), 0) as quarantined
-            from load_ledger
+            from load_ledger where coalesce(file_type, 'events') = 'events'
         """).fetchone()
+        cost_files = con.execute(
+            "select count(*), coalesce(sum(rows_loaded), 0) from load_ledger where file_type = 'cost'"
+        ).fetchone()
+        # Per paid channel (spend > 0): spend and the ROAS of three models, over every day served.
+        spend = con.execute("""
+            select channel_group,
+                   sum(spend) filter (attribution_model = 'first_click') as spend,
+                   sum(revenue) filter (attribution_model = 'first_click') as first_revenue,
+                   sum(revenue) filter (attribution_model = 'last_click') as last_revenue,
+                   sum(revenue) filter (attribution_model = 'data_driven') as data_driven_revenue
+            from mart_channel_performance
+            group by channel_group
+            having sum(spend) filter (attribution_model = 'first_click') > 0
+            order by spend desc, channel_group
+        """).fetchall()
+        [unmatched] = con.execute("select coalesce(sum(spend), 0) from mart_unmatched_spend").fetchone()
         conversions, revenue = con.execute(
             "select count(*), coalesce(sum(revenue), 0) from mart_first_click"
         ).fetchone()
@@ -48,6 +64,20 @@ def summary(settings: Settings) -> dict:
         "unattributed": unattributed,
         "unattributed_revenue": float(unattributed_revenue),
         "set_aside": [{"reason": r, "events": int(e), "conversions": int(c)} for r, e, c in set_aside],
+        "cost_files": cost_files[0],
+        "cost_rows": cost_files[1],
+        "unmatched_spend": float(unmatched),
+        "spend": [
+            {
+                "channel_group": c,
+                "spend": float(amount),
+                "roas": {
+                    model: float(revenue or 0) / float(amount)
+                    for model, revenue in (("first_click", first), ("last_click", last), ("data_driven", driven))
+                },
+            }
+            for c, amount, first, last, driven in spend
+        ],
         "channels": [
             {
                 "channel_group": c,
@@ -72,7 +102,8 @@ def print_summary(settings: Settings) -> None:
     s = summary(settings)
     print(
         f"Loaded {s['events_loaded']:,} events from {s['files']} file(s)"
-        f" ({s['duplicates']:,} duplicates skipped, {s['quarantined']:,} rows quarantined)."
+        f" ({s['duplicates']:,} duplicates skipped, {s['quarantined']:,} rows quarantined)"
+        f" and {s['cost_rows']:,} spend rows from {s['cost_files']} cost file(s)."
     )
     print(f"{s['conversions']:,} conversions worth ${s['revenue']:,.2f}.")
     set_aside = "; ".join(
@@ -89,6 +120,19 @@ def print_summary(settings: Settings) -> None:
             f"{row['channel_group']:<22}{row['first_click_conversions']:>17,.0f}{row['first_click_revenue']:>12,.2f}"
             f"{row['last_click_conversions']:>17,.0f}{row['last_click_revenue']:>12,.2f}"
         )
+    if s["spend"]:
+        total = sum(row["spend"] for row in s["spend"]) + s["unmatched_spend"]
+        print(
+            f"\nSpend ${total:,.2f}, of which ${s['unmatched_spend']:,.2f}"
+            f" ({s['unmatched_spend'] / total:.1%}) matches no session.\n"
+        )
+        print(f"{'channel':<22}{'spend':>12}{'ROAS first click':>18}{'last click':>12}{'data-driven':>13}")
+        for row in s["spend"]:
+            roas = row["roas"]
+            print(
+                f"{row['channel_group']:<22}{row['spend']:>12,.2f}{roas['first_click']:>18.2f}"
+                f"{roas['last_click']:>12.2f}{roas['data_driven']:>13.2f}"
+            )
 
 
 if __name__ == "__main__":

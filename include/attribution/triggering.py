@@ -22,6 +22,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from attribution.ga4_watch import ExportTable, changed_tables
 from attribution.landing import landing_at, landing_location
+from attribution.raw_tables import FILE_CONTRACTS
 from attribution.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ GA4_EXPORT_ASSET = "attribution_ga4_export"
 
 
 class LandingTrigger(BaseEventTrigger):
-    """Fires once for each batch file that lands in ``landing_dir`` (a directory or ``gs://bucket/prefix``).
+    """Fires once for each file that lands in ``landing_dir`` (a directory or ``gs://bucket/prefix``):
+    event batches, and cost files under its ``cost/``.
 
     It lists the landing every ``poll_seconds`` and fires with the names it has not signalled yet. A
     name is forgotten once it leaves the landing (loaded files move to the archive), so the same name
@@ -50,11 +52,15 @@ class LandingTrigger(BaseEventTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        landing = landing_at(self.landing_dir)
+        landings = [(contract, landing_at(self.landing_dir, contract)) for contract in FILE_CONTRACTS]
+
+        def pending_files() -> set[str]:  # every file type's, as the ledger names them (cost/…)
+            return {contract.ledger_name(name) for contract, landing in landings for name in landing.pending()}
+
         signalled: set[str] = set()
         while True:
             try:
-                pending = set(await asyncio.to_thread(landing.pending))
+                pending = await asyncio.to_thread(pending_files)
             except Exception:  # a storage hiccup must not end the watch; the next poll retries
                 log.warning("listing %s failed; retrying", self.landing_dir, exc_info=True)
             else:

@@ -1,4 +1,5 @@
-"""Row-level checks of a batch against the event contract, as set-based SQL in DuckDB.
+"""Row-level checks of a landed file against its contract (``raw_tables.FileContract``), as set-based
+SQL in DuckDB.
 
 Every warehouse uses them: the DuckDB warehouse runs them inside its own database, the BigQuery
 warehouse in an in-process DuckDB before it stages the clean rows with a load job. Either way the
@@ -12,12 +13,13 @@ import time
 import duckdb
 
 from attribution.batch_file import BatchFile
-from attribution.events import (
-    COLUMN_NAMES,
-    EARLIEST_TIMESTAMP_MICROS,
-    FUTURE_TOLERANCE_MICROS,
+from attribution.raw_tables import (
+    DATE_PATTERN,
+    DECIMAL_PATTERN,
+    INTEGER_PATTERN,
     MAX_FIELD_LENGTH,
-    PURCHASE_EVENT,
+    Column,
+    FileContract,
 )
 
 
@@ -29,17 +31,51 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
+def _type_check(column: Column, value: str) -> str | None:
+    """SQL condition that ``value`` (trimmed text, not null) is not of the column's type."""
+    if column.type == "int64":
+        return f"not regexp_matches({value}, '{INTEGER_PATTERN}') or try_cast({value} as bigint) is null"
+    if column.type == "decimal":
+        return f"not regexp_matches({value}, '{DECIMAL_PATTERN}')"
+    if column.type == "date":
+        return f"not regexp_matches({value}, '{DATE_PATTERN}') or try_strptime({value}, '%Y-%m-%d') is null"
+    return None
+
+
+_TYPE_NAMES = {"int64": "an integer", "decimal": "a decimal number", "date": "a date (YYYY-MM-DD)"}
+
+
+def _column_checks(column: Column, params: dict[str, str]) -> list[str]:
+    """The ``when`` branches of one column, in order: missing, wrong type, its own checks."""
+    value = column.name
+    branches = []
+    if column.required:
+        branches.append(f"when {value} is null then 'missing {value}'")
+    present = "" if column.required else f"{value} is not null and "
+    if (wrong_type := _type_check(column, value)) is not None:
+        expected = column.type_name or _TYPE_NAMES[column.type]
+        branches.append(f"when {present}({wrong_type}) then '{column.name} is not {expected}: ' || left({value}, 40)")
+    for condition, reason in column.checks:
+        branches.append(
+            f"when {present}({condition.format(value=value, **params)}) then {reason.format(value=value, **params)}"
+        )
+    return branches
+
+
+def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[str, str] | None = None) -> None:
     """Create temp table ``batch_checked``: one row per record of the file, in file order.
 
     Columns: ``line_number`` (physical line where the record starts), ``raw_record`` (the record as
-    CSV text), the contract columns as trimmed text (empty = null), ``event_date`` (UTC date of a
-    valid timestamp), ``outcome`` and ``reason``.
-    ``outcome`` is ``new`` (the first valid occurrence of its event_id in the file; the warehouse
-    decides whether it is new to it), ``duplicate`` (an exact repeat inside the file) or
-    ``quarantine`` (``reason`` says why).
+    CSV text), the contract's columns as trimmed text (empty = null), ``partition_date`` (the date of
+    the table's partition, for a valid row), ``outcome`` and ``reason``.
+    ``outcome`` is ``new`` (the first valid occurrence of its key in the file; the warehouse decides
+    whether it is new to it), ``duplicate`` (an exact repeat inside the file) or ``quarantine``
+    (``reason`` says why). ``params`` are the load's values the checks use (``reporting_currency``).
     """
-    header = batch.header
+    contract, header = batch.contract, batch.header
+    names = contract.column_names
+    params = {name: sql_literal(value) for name, value in (params or {}).items()}
+    params["now_micros"] = str(int(time.time() * 1_000_000))
     columns = "{" + ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in header) + "}"
     con.execute("drop table if exists batch_rows; drop table if exists batch_rejects; drop table if exists batch_scan")
     # Every field as text, in file order (rowid), so every value can be checked and quarantined
@@ -51,8 +87,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
             delim = ',', quote = '"', escape = '"',
             store_rejects = true, rejects_table = 'batch_rejects', rejects_scan = 'batch_scan')
     """)
-    field = {c: (f"batch_rows.{sql_ident(c)}" if c in header else "null::varchar") for c in COLUMN_NAMES}
-    text = {c: f"nullif(trim({field[c]}), '')" for c in COLUMN_NAMES}
+    field = {c: (f"batch_rows.{sql_ident(c)}" if c in header else "null::varchar") for c in names}
     raw_record = " || ',' || ".join(
         f"""case when batch_rows.{sql_ident(c)} is null then ''
                  when regexp_matches(batch_rows.{sql_ident(c)}, '[",\\r\\n]')
@@ -64,8 +99,10 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
         # strlen (bytes, no scan) first: only a long value has its characters counted.
         f"when strlen({field[c]}) > {MAX_FIELD_LENGTH} and length({field[c]}) > {MAX_FIELD_LENGTH}"
         f" then '{c} longer than {MAX_FIELD_LENGTH} characters'"
-        for c in COLUMN_NAMES
+        for c in names
     )
+    checks = [branch for column in contract.columns for branch in _column_checks(column, params)]
+    checks += [f"when {condition} then {reason}" for condition, reason in contract.row_checks]
     # Line numbers: without malformed records or newlines inside quoted fields (the usual file), a
     # record's line is its position plus the header; otherwise a running count over the whole file.
     irregular = con.execute(
@@ -83,9 +120,10 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
             " + (select count(*) from rejects where good_rows_before <= k) + coalesce(sum(embedded_newlines)"
             " over (order by k rows between unbounded preceding and 1 preceding), 0)"
         )
-    integer = "'^-?[0-9]{1,19}$'"
-    decimal = "'^-?[0-9]{1,12}(\\.[0-9]{1,6})?$'"
-    now_micros = int(time.time() * 1_000_000)
+    key = ", ".join(contract.key)
+    key_names = " / ".join(contract.key)
+    repeats_verb = "repeats" if len(contract.key) == 1 else "repeat"
+    text_columns = ", ".join(names)
     # Line numbers are physical lines in the file: DuckDB numbers records, so count the newlines
     # inside quoted fields and the malformed records (which DuckDB reports by record) before each row.
     con.execute(f"""
@@ -98,7 +136,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
         ),
         positioned as (
             select batch_rows.rowid - (select min(rowid) from batch_rows) as k, ({newlines}) as embedded_newlines,
-                   {", ".join(f"{text[c]} as {c}" for c in COLUMN_NAMES)},
+                   {", ".join(f"nullif(trim({field[c]}), '') as {c}" for c in names)},
                    {"case " + too_long + " end" if too_long else "null"} as length_problem
             from batch_rows
         ),
@@ -111,70 +149,48 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
             select positioned.*, line_numbers.line_number from positioned join line_numbers using (k)
         ),
         checked as (
-            select numbered.*,
-                case
-                    when event_id is null then 'missing event_id'
-                    when event_timestamp is null then 'missing event_timestamp'
-                    when not regexp_matches(event_timestamp, {integer}) or try_cast(event_timestamp as bigint) is null
-                        then 'event_timestamp is not an integer count of microseconds: ' || left(event_timestamp, 40)
-                    when event_timestamp::bigint < {EARLIEST_TIMESTAMP_MICROS}
-                        then 'event_timestamp ' || event_timestamp || ' is before 2000-01-01 (microseconds expected)'
-                    when event_timestamp::bigint > {now_micros + FUTURE_TOLERANCE_MICROS}
-                        then 'event_timestamp ' || event_timestamp || ' is more than a day in the future'
-                    when event_name is null then 'missing event_name'
-                    when user_pseudo_id is null then 'missing user_pseudo_id'
-                    when ga_session_id is null then 'missing ga_session_id'
-                    when not regexp_matches(ga_session_id, {integer}) or try_cast(ga_session_id as bigint) is null
-                        then 'ga_session_id is not an integer: ' || left(ga_session_id, 40)
-                    when purchase_revenue is not null and not regexp_matches(purchase_revenue, {decimal})
-                        then 'purchase_revenue is not a decimal number: ' || left(purchase_revenue, 40)
-                    when purchase_revenue::decimal(18, 6) < 0 then 'purchase_revenue is negative: ' || purchase_revenue
-                    when event_name = '{PURCHASE_EVENT}' and transaction_id is null then 'purchase without transaction_id'
-                    when event_name = '{PURCHASE_EVENT}' and purchase_revenue is null
-                        then 'purchase without purchase_revenue'
-                    else length_problem
-                end as reason
+            select numbered.*, case {" ".join(checks)} else length_problem end as reason
             from numbered
         ),
         valid as (
             select * from checked where reason is null
         ),
-        repeated as (  -- event_ids on more than one valid row: only these are compared, by content
-            select event_id from valid group by event_id having count(*) > 1
+        repeated as (  -- keys on more than one valid row: only these are compared, by content
+            select {key} from valid group by {key} having count(*) > 1
         ),
         repeats as (
             select valid.*,
-                md5(concat_ws(chr(31), {", ".join(f"coalesce({c}, chr(30))" for c in COLUMN_NAMES)})) as content,
-                row_number() over (partition by event_id order by line_number) as occurrence
-            from valid semi join repeated using (event_id)
+                md5(concat_ws(chr(31), {", ".join(f"coalesce({c}, chr(30))" for c in names)})) as content,
+                row_number() over (partition by {key} order by line_number) as occurrence
+            from valid semi join repeated using ({key})
         ),
         first_seen as (
-            select event_id, content as first_content, line_number as first_line from repeats where occurrence = 1
+            select {key}, content as first_content, line_number as first_line from repeats where occurrence = 1
         )
         select
-            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in COLUMN_NAMES)},
-            make_timestamp(v.event_timestamp::bigint)::date as event_date, 'new' as outcome, null as reason
-        from valid v anti join repeated using (event_id)
+            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in names)},
+            {contract.date_sql} as partition_date, 'new' as outcome, null as reason
+        from valid v anti join repeated using ({key})
         union all
         select
-            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in COLUMN_NAMES)},
-            make_timestamp(v.event_timestamp::bigint)::date as event_date,
+            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in names)},
+            {contract.date_sql} as partition_date,
             case
                 when v.occurrence > 1 and v.content <> f.first_content then 'quarantine'
                 when v.occurrence > 1 then 'duplicate'
                 else 'new'
             end as outcome,
             case when v.occurrence > 1 and v.content <> f.first_content
-                then 'event_id repeats line ' || f.first_line || ' with different content' end as reason
-        from repeats v join first_seen f using (event_id)
+                then '{key_names} {repeats_verb} line ' || f.first_line || ' with different content' end as reason
+        from repeats v join first_seen f using ({key})
         union all
-        select k, line_number, null, {", ".join(COLUMN_NAMES)}, null, 'quarantine', reason
+        select k, line_number, null, {text_columns}, null, 'quarantine', reason
         from checked where reason is not null
         union all
         select null, r.record_line + coalesce((
                    select sum(embedded_newlines) from positioned p where p.k < r.good_rows_before), 0),
                regexp_replace(r.csv_line, '\\r?\\n$', ''),
-               {", ".join("null" for _ in COLUMN_NAMES)}, null, 'quarantine', 'malformed CSV record: ' || r.message
+               {", ".join("null" for _ in names)}, null, 'quarantine', 'malformed CSV record: ' || r.message
         from rejects r
     """)
     # The record as CSV text, for the quarantined rows only (building it for every row costs a
@@ -190,3 +206,45 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile) -> None:
     """)
     con.execute("alter table batch_checked drop column k")
     con.execute("drop table batch_rows; drop table batch_rejects; drop table batch_scan")
+
+
+def typed_columns(contract: FileContract, prefix: str = "") -> list[tuple[str, str]]:
+    """(table column, DuckDB expression over ``batch_checked``) for the contract's columns and its date;
+    ``prefix`` qualifies the names (``batch_checked.``)."""
+    columns = [
+        (c.name, f"{prefix}{c.name}" if c.type == "string" else f"{prefix}{c.name}::{c.sql_type('duckdb')}")
+        for c in contract.columns
+    ]
+    if contract.date_column not in contract.column_names:
+        columns.append((contract.date_column, f"{prefix}partition_date"))
+    return columns
+
+
+def mark_existing(con: duckdb.DuckDBPyConnection, contract: FileContract, existing: str) -> str | None:
+    """Mark the ``new`` rows of ``batch_checked`` that the table's rows (``existing``: the table, or the
+    part of it the file's dates can meet) make duplicates, per ``contract.existing_key``; returns the
+    ledger's note on what the file replaces, if anything."""
+    typed = dict(typed_columns(contract, "batch_checked."))
+    key = " and ".join(f"earlier.{c} = {typed[c]}" for c in contract.key)
+    if contract.existing_key == "keep":
+        con.execute(f"""
+            update batch_checked set outcome = 'duplicate'
+            where outcome = 'new' and exists (select 1 from {existing} as earlier where {key})
+        """)
+        return None
+    # replace: the figures each key has now are those of the row loaded last.
+    current = f"""(
+        select * from {existing}
+        qualify row_number() over (partition by {", ".join(contract.key)} order by _loaded_at desc, _batch_file desc) = 1
+    )"""
+    same = " and ".join(f"earlier.{c} is not distinct from {typed[c]}" for c in contract.figures)
+    con.execute(f"""
+        update batch_checked set outcome = 'duplicate'
+        where outcome = 'new' and exists (select 1 from {current} as earlier where {key} and {same})
+    """)
+    replaced, files = con.execute(f"""
+        select count(*), string_agg(distinct earlier._batch_file, ', ' order by earlier._batch_file)
+        from batch_checked join {current} as earlier on {key}
+        where outcome = 'new'
+    """).fetchone()
+    return f"replaces the figures of {replaced} row(s) loaded from {files}" if replaced else None

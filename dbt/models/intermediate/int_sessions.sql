@@ -125,6 +125,7 @@ sourced_events as (
         source,
         medium,
         campaign,
+        campaign_id,
         source_rule,
         row_number() over (
             partition by user_pseudo_id, ga_session_id
@@ -205,6 +206,8 @@ session_sources as (
                 then coalesce(first_touches.first_touch_campaign, '(not set)')
             else '(direct)'
         end as campaign,
+        -- The campaign id (utm_id) comes with the session's own source only: a first touch has none.
+        case when sourced_events.source is not null then sourced_events.campaign_id end as campaign_id,
         ga4_attributions.ga4_channel_group,
         ga4_attributions.ga4_source,
         ga4_attributions.ga4_medium
@@ -239,6 +242,7 @@ classified_sessions as (
         session_sources.source,
         session_sources.medium,
         session_sources.campaign,
+        session_sources.campaign_id,
         source_categories.source_category,
         {{ default_channel_group(
             'session_sources.source',
@@ -272,6 +276,7 @@ sessions as (
         source,
         medium,
         campaign,
+        campaign_id,
         source_category,
         channel_group,
         -- Direct is GA4's channel, not the literal source: (direct) / referral is a Referral touchpoint.

@@ -85,10 +85,16 @@ flattened as (
                         then nullif(collected_traffic_source.manual_campaign_name, '')
                     else nullif({{ ga4_event_param('campaign') }}, '')
                 end as campaign,
+                case
+                    when nullif(collected_traffic_source.manual_source, '') is not null
+                        then nullif(collected_traffic_source.manual_campaign_id, '')
+                    else nullif({{ ga4_event_param('campaign_id') }}, '')
+                end as campaign_id,
             {%- else %}
                 nullif({{ ga4_event_param('source') }}, '') as source,
                 nullif({{ ga4_event_param('medium') }}, '') as medium,
                 nullif({{ ga4_event_param('campaign') }}, '') as campaign,
+                nullif({{ ga4_event_param('campaign_id') }}, '') as campaign_id,
             {%- endif %}
             -- The first click id the event carries, in the order of the seed ga4_click_ids; gclid, dclid and
             -- srsltid are in collected_traffic_source too.
@@ -186,6 +192,7 @@ renamed as (
         source,
         medium,
         campaign,
+        campaign_id,
         click_id,
         page_location,
         device_category,

@@ -41,6 +41,8 @@ renamed as (
         nullif(streamed_events.source, '') as source,
         nullif(streamed_events.medium, '') as medium,
         nullif(streamed_events.campaign, '') as campaign,
+        -- The campaign id (utm_id) of the page's URL, as GA4 collects it: the batch has no column for it.
+        {{ regex_extract('streamed_events.page_location', '[?&]utm_id=([^&#]+)') }} as campaign_id,
         nullif(streamed_events.page_location, '') as page_location,
         nullif(streamed_events.device_category, '') as device_category,
         nullif(streamed_events.country, '') as country,

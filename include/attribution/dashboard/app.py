@@ -1,6 +1,7 @@
 """The live attribution dashboard: `make dashboard` serves it on http://127.0.0.1:8501.
 
-First vs last click and the (unattributed) share, every attribution model side by side by channel,
+Spend, ROAS and CPA per channel under each model (and the spend no traffic carries), first vs last
+click and the (unattributed) share, every attribution model side by side by channel,
 the data-driven model's removal effects, the daily trend of each model's channels, campaigns, GA4's
 own attribution beside ours, and a live panel of streamed events that refreshes by itself. GA4
 placeholders (``(data deleted)``, ``<Other>``, …) are labelled wherever a channel, source, medium or
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from attribution.dashboard.data import (
@@ -26,7 +28,10 @@ from attribution.dashboard.data import (
     label_value,
     labelled,
     lag,
+    paid_totals,
     placeholder_notes,
+    roas_by_model,
+    side_by_side,
     trend,
 )
 from attribution.settings import Settings, load_settings
@@ -71,18 +76,26 @@ def _ago(moment: datetime | None, now: datetime, missing: str) -> str:
 def _health(data: DashboardData) -> None:
     health = data.health()
     now = datetime.now(UTC).replace(tzinfo=None)
-    cols = st.columns([1, 1, 1, 1.3, 1])
-    cols[0].metric("Last load", _ago(health["last_load"], now, "never"),
-                   help=f"{health['last_load']:%Y-%m-%d %H:%M:%S} UTC" if health["last_load"] else None)  # fmt: skip
-    cols[1].metric("Newest event", _ago(health["newest_event"], now, "none"),
-                   help="Data freshness: how far the newest streamed event lags behind now")  # fmt: skip
-    cols[2].metric("Quarantined rows", f"{int(health['quarantined'] or 0):,}",
+    cols = st.columns([1, 1, 1, 1, 1.3, 1, 1])
+    cols[0].metric("Last file loaded", _ago(health["last_load"], now, "never"),
+                   help=f"{health['last_load']:%Y-%m-%d %H:%M:%S} UTC" if health["last_load"] else
+                   "No CSV batch or cost file landed yet")  # fmt: skip
+    cols[1].metric("Newest streamed event", _ago(health["newest_event"], now, "none"),
+                   help="Freshness of the stream (CSV batches): how far its newest event lags behind now")  # fmt: skip
+    export_day = health["export_day"]
+    cols[2].metric("GA4 export's newest day",
+                   f"{export_day[:4]}-{export_day[4:6]}-{export_day[6:]}" if export_day else "none",
+                   help="The newest day of the GA4 export the warehouse reads (the property's time zone)")  # fmt: skip
+    cols[3].metric("Quarantined rows", f"{int(health['quarantined'] or 0):,}",
                    help=f"{int(health['rejected_files'] or 0)} of {health['files']} files rejected whole")  # fmt: skip
     served = health["served_at"]
-    cols[3].metric("Marts served", f"{served:%H:%M:%S} UTC" if served else "not yet")
+    cols[4].metric("Marts served", f"{served:%H:%M:%S} UTC" if served else "not yet")
     set_aside = health["set_aside"]
-    cols[4].metric("Rows set aside", f"{sum(int(r['events'] or 0) for r in set_aside):,}",
+    cols[5].metric("Rows set aside", f"{sum(int(r['events'] or 0) for r in set_aside):,}",
                    help="Events that cannot be session events; their conversions still count")  # fmt: skip
+    cols[6].metric("Unmatched spend (all days)", f"${float(health['unmatched_spend'] or 0):,.2f}",
+                   help=f"{_count(int(health['unmatched_keys'] or 0), 'source / medium / campaign')} with spend"
+                   " that no session carries (all days): no model can credit it")  # fmt: skip
     if set_aside:
         st.caption(
             "Set aside, by reason: "
@@ -120,6 +133,7 @@ def main() -> None:
 
     _health(data)
     _provisional(data, filters)
+    _spend(data, filters)
 
     daily = data.daily(filters)  # the one read of the daily mart's rows per render
     totals = click_totals(daily)
@@ -221,13 +235,132 @@ def main() -> None:
         _download("Download trend (CSV)", trend_view, "attribution_trend.csv")
 
     st.subheader("Campaigns")
-    campaigns = data.by_campaign(filters)
-    st.dataframe(labelled(campaigns), hide_index=True, width="stretch")
-    _download("Download campaigns (CSV)", campaigns, "attribution_campaigns.csv")
+    campaigns = side_by_side(data.performance(filters, by_campaign=True), filters.models, CAMPAIGN_KEYS)
+    if campaigns.empty:
+        st.info("Nothing in these filters.")
+    else:
+        st.dataframe(
+            labelled(campaigns),
+            hide_index=True,
+            width="stretch",
+            column_order=[*CAMPAIGN_KEYS, "spend", *_model_columns(filters.models, ("revenue", "conversions", "roas"))],
+            column_config=_side_by_side_config(filters.models),
+        )
+        st.caption(
+            "One row per campaign, the picked models side by side: spend on its own days, conversions and"
+            " revenue on theirs (spend meets traffic whatever the case of its source, medium and campaign)."
+        )
+        _download("Download campaigns (CSV)", campaigns, "attribution_campaigns.csv")
     _placeholder_note(shift, channel_view, trend_view, campaigns)
 
     _ga4_comparison(data, filters)
     _live(data)
+
+
+CAMPAIGN_KEYS = ["channel_group", "source", "medium", "campaign"]
+MEASURE_FORMATS = {
+    "conversions": ("conversions", "%.1f"),
+    "revenue": ("revenue", "dollar"),
+    "roas": ("ROAS", "%.2f×"),
+    "cpa": ("CPA", "dollar"),
+}
+
+
+def _model_columns(models, measures) -> list[str]:
+    return [f"{model} {measure}" for model in MODELS if model in models for measure in measures]
+
+
+def _side_by_side_config(models) -> dict:
+    """Column headers and formats of a ``side_by_side`` table, like the first-vs-last table's."""
+    config = {
+        "channel_group": "Channel",
+        "source": "Source",
+        "medium": "Medium",
+        "campaign": "Campaign",
+        "spend": st.column_config.NumberColumn("Spend", format="dollar"),
+    }
+    for model in models:
+        for measure, (title, number_format) in MEASURE_FORMATS.items():
+            config[f"{model} {measure}"] = st.column_config.NumberColumn(f"{model} {title}", format=number_format)
+    return config
+
+
+def _spend(data: DashboardData, filters: Filters) -> None:
+    """What the channels cost and returned under each picked model, and the spend that matches no traffic."""
+    st.subheader("Spend and return on ad spend")
+    performance = data.performance(filters)
+    unmatched = data.unmatched_spend(filters)
+    totals = paid_totals(performance)
+    matched_spend = float(totals["spend"].max()) if not totals.empty else 0.0  # every model has the same
+    unmatched_spend = float(unmatched["spend"].sum()) if not unmatched.empty else 0.0
+    if not matched_spend and not unmatched_spend:
+        st.info(
+            "No spend in these dates: land cost files under the landing's `cost/` (or set"
+            " ATTRIBUTION_GOOGLE_ADS_DATASET on BigQuery) to see ROAS and CPA (docs/spend.md)."
+        )
+        return
+    spend = matched_spend + unmatched_spend
+    cols = st.columns(4)
+    cols[0].metric("Spend", f"${spend:,.2f}", help="The picked channels' spend in these dates, and the unmatched")
+    for col, model in zip(cols[1:3], ("first_click", "last_click"), strict=True):
+        roas = totals["roas"].get(model) if model in totals.index else float("nan")
+        col.metric(f"Paid channels' ROAS, {model.replace('_', ' ')}", "–" if pd.isna(roas) else f"{roas:,.2f}×",
+                   help="Revenue the model attributes to the channels with spend ÷ their spend")  # fmt: skip
+    cols[3].metric("Unmatched spend", f"${unmatched_spend:,.2f} ({_share(unmatched_spend, spend)})",
+                   help="Spend whose source / medium / campaign no session carries that day: no model can"
+                   " credit it")  # fmt: skip
+    channels = side_by_side(performance, filters.models, ["channel_group"])
+    channels = channels[channels["spend"] > 0]
+    if not channels.empty:
+        st.dataframe(
+            labelled(channels),
+            hide_index=True,
+            width="stretch",
+            column_order=["channel_group", "spend", *_model_columns(filters.models, ("revenue", "roas", "cpa"))],
+            column_config=_side_by_side_config(filters.models),
+        )
+        _download("Download spend by channel (CSV)", channels, "spend_by_channel.csv")
+        moves = roas_by_model(performance, filters.models)
+        st.caption(
+            "How each paid channel's ROAS moves across the models: where the points spread, the budget"
+            " decision depends on the model you believe."
+        )
+        chart = (
+            alt.Chart(labelled(moves))
+            .mark_point(filled=True, size=90)
+            .encode(
+                x=alt.X("roas:Q", title="ROAS (attributed revenue ÷ spend)"),
+                y=alt.Y("channel_group:N", title=None, axis=alt.Axis(labelLimit=0)),
+                color=alt.Color("attribution_model:N", title="Model", sort=list(MODELS)),
+                shape=alt.Shape("attribution_model:N", title="Model", sort=list(MODELS)),
+                tooltip=[
+                    "channel_group",
+                    "attribution_model",
+                    alt.Tooltip("spend:Q", format="$,.2f"),
+                    alt.Tooltip("revenue:Q", format="$,.2f"),
+                    alt.Tooltip("roas:Q", format=",.2f"),
+                    alt.Tooltip("cpa:Q", format="$,.2f"),
+                ],
+            )
+        )
+        rules = (
+            alt.Chart(labelled(moves))
+            .mark_rule(color="#bbb")
+            .encode(x="min(roas):Q", x2="max(roas):Q", y="channel_group:N")
+        )
+        st.altair_chart(rules + chart, width="stretch")
+        _download("Download ROAS by model (CSV)", moves, "roas_by_model.csv")
+    if not unmatched.empty:
+        keys = unmatched.head(5)
+        st.warning(
+            f"${unmatched_spend:,.2f} of spend in these dates matches no session, so no model can credit it: "
+            + "; ".join(
+                f"{r.source} / {r.medium} / {r.campaign} ${float(r.spend):,.2f} ({r.reason})" for r in keys.itertuples()
+            )
+            + ("; …" if len(unmatched) > len(keys) else "")
+            + ". Check the ads' UTM tags against the cost file's keys (docs/spend.md)."
+        )
+        _download("Download unmatched spend (CSV)", unmatched, "unmatched_spend.csv")
 
 
 def _provisional(data: DashboardData, filters: Filters) -> None:

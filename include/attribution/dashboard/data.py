@@ -90,14 +90,24 @@ class DashboardData:
         )
         return [row["conversion_date"] for row in rows]
 
-    def by_campaign(self, filters: Filters) -> pd.DataFrame:
-        frame = self._frame(
-            "select attribution_model, channel_group, source, medium, campaign, sum(credit) as conversions,"
-            " sum(attributed_revenue) as revenue from {mart_attribution_credits}"
-            f" where {_where(filters)}"
-            " group by attribution_model, channel_group, source, medium, campaign"
+    def performance(self, filters: Filters, by_campaign: bool = False) -> pd.DataFrame:
+        """Spend, clicks, attributed conversions and revenue per model and channel (and campaign) in the
+        filters' days (mart_channel_performance: spend on its day, conversions on theirs)."""
+        keys = "attribution_model, channel_group" + (", source, medium, campaign" if by_campaign else "")
+        return self._frame(
+            f"select {keys}, sum(spend) as spend, sum(clicks) as clicks, sum(conversions) as conversions,"
+            " sum(revenue) as revenue from {mart_channel_performance}"
+            f" where {_where(filters, day='performance_date')} group by {keys}"
         )
-        return frame.sort_values("revenue", ascending=False, ignore_index=True) if not frame.empty else frame
+
+    def unmatched_spend(self, filters: Filters) -> pd.DataFrame:
+        """Spend in the filters' days that no session carries, per key and reason, largest first
+        (every channel: unmatched spend has no session, so no channel group of its own)."""
+        return self._frame(
+            "select source, medium, campaign, reason, sum(spend) as spend, count(*) as days"
+            f" from {{mart_unmatched_spend}} where {_days(filters, 'spend_date')}"
+            " group by source, medium, campaign, reason order by spend desc, source, medium, campaign"
+        )
 
     def unattributed(self, filters: Filters) -> dict[str, float]:
         """Conversions and revenue in the filters' days (every channel) and how much is ``(unattributed)``.
@@ -147,18 +157,33 @@ class DashboardData:
         )
 
     def health(self) -> dict:
-        """Freshness and pipeline health: last load, newest event, quarantined rows, export rows set aside
-        (``set_aside``: per reason, events, conversions and revenue), when the marts were served."""
+        """Freshness and pipeline health: last load, newest streamed event, the GA4 export's newest day,
+        quarantined rows, export rows set aside (``set_aside``: per reason, events, conversions and
+        revenue), unmatched spend (keys and amount, all days), when the marts were served."""
         [ledger] = self.warehouse.query_served(
             "select max(loaded_at) as last_load, count(*) as files, sum(rows_quarantined) as quarantined,"
             " sum(case when status = 'rejected' then 1 else 0 end) as rejected_files from {load_ledger}"
         )
         [events] = self.warehouse.query_served("select max(event_at) as newest_event from {mart_live_events}")
+        [export] = self.warehouse.query_served(
+            "select max(newest_export_day) as export_day from {mart_ga4_export_freshness}"
+        )
+        [unmatched] = self.warehouse.query_served(
+            "select count(distinct concat(source, '|', medium, '|', campaign)) as unmatched_keys,"
+            " sum(spend) as unmatched_spend from {mart_unmatched_spend}"
+        )
         set_aside = self.warehouse.query_served(
             "select reason, sum(events) as events, sum(conversions) as conversions, sum(revenue) as revenue"
             " from {mart_set_aside_events} group by reason order by events desc, reason"
         )
-        return {**ledger, **events, "set_aside": set_aside, "served_at": self.warehouse.served_at()}
+        return {
+            **ledger,
+            **events,
+            **export,
+            **unmatched,
+            "set_aside": set_aside,
+            "served_at": self.warehouse.served_at(),
+        }
 
 
 def _in(column: str, values: Iterable[str]) -> str:
@@ -169,8 +194,12 @@ def _in(column: str, values: Iterable[str]) -> str:
     return f"{column} in ({', '.join(repr(v) for v in values)})" if values else "false"
 
 
-def _where(filters: Filters, models: bool = True) -> str:
-    conditions = [f"conversion_date between date '{filters.first_day:%Y-%m-%d}' and date '{filters.last_day:%Y-%m-%d}'"]
+def _days(filters: Filters, column: str) -> str:
+    return f"{column} between date '{filters.first_day:%Y-%m-%d}' and date '{filters.last_day:%Y-%m-%d}'"
+
+
+def _where(filters: Filters, models: bool = True, day: str = "conversion_date") -> str:
+    conditions = [_days(filters, day)]
     if models:
         conditions.append(_in("attribution_model", filters.models))
     if filters.channels:
@@ -179,7 +208,7 @@ def _where(filters: Filters, models: bool = True) -> str:
 
 
 def _session_days(filters: Filters) -> str:
-    return f"session_date between date '{filters.first_day:%Y-%m-%d}' and date '{filters.last_day:%Y-%m-%d}'"
+    return _days(filters, "session_date")
 
 
 def _of_models(daily: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
@@ -232,6 +261,59 @@ def first_vs_last(daily: pd.DataFrame) -> pd.DataFrame:
     wide = wide.reindex(columns=columns[1:5], fill_value=0).reset_index()
     wide["revenue_shift"] = wide["last_click_revenue"] - wide["first_click_revenue"]
     return wide[columns].sort_values("last_click_revenue", ascending=False, ignore_index=True)
+
+
+def ratios(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``roas`` (revenue / spend) and ``cpa`` (spend / conversions) of its sums: NaN where
+    undefined (no spend, no conversions), never a division error."""
+    shown = frame.copy()
+    spend = shown["spend"].astype(float)
+    shown["roas"] = shown["revenue"].astype(float) / spend.where(spend > 0)
+    conversions = shown["conversions"].astype(float)
+    shown["cpa"] = spend / conversions.where(conversions > 0)
+    return shown
+
+
+def paid_totals(performance: pd.DataFrame) -> pd.DataFrame:
+    """Per model (the index): spend, conversions, revenue, ROAS and CPA of the channels with spend in
+    ``performance`` (over every channel, ROAS would be total revenue ÷ spend, the same under each model)."""
+    if performance.empty:
+        return pd.DataFrame(columns=["spend", "conversions", "revenue", "roas", "cpa"])
+    spend = performance.groupby("channel_group")["spend"].sum()
+    paid = performance[performance["channel_group"].isin(spend[spend > 0].index)]
+    return ratios(paid.groupby("attribution_model")[["spend", "conversions", "revenue"]].sum())
+
+
+def side_by_side(performance: pd.DataFrame, models: Iterable[str], keys: list[str]) -> pd.DataFrame:
+    """One row per ``keys`` (a channel, or a campaign) with its spend and, per picked model, conversions,
+    revenue, ROAS and CPA in columns named ``<model> <measure>``; most spend first, then most revenue."""
+    picked = [m for m in MODELS if m in set(models)]
+    performance = _of_models(performance, picked)
+    if performance.empty:
+        return pd.DataFrame(columns=[*keys, "spend"])
+    # Every model carries the same spend: read it from one.
+    spend = performance[performance["attribution_model"] == picked[0]].groupby(keys, dropna=False)["spend"].sum()
+    wide = pd.DataFrame(spend).reset_index()
+    for model in picked:
+        measures = performance[performance["attribution_model"] == model].groupby(keys, dropna=False)
+        one = ratios(measures[["spend", "conversions", "revenue"]].sum().reset_index())
+        one = one.rename(columns={m: f"{model} {m}" for m in ("conversions", "revenue", "roas", "cpa")})
+        wide = wide.merge(one.drop(columns="spend"), on=keys, how="outer")
+    wide = wide.fillna({c: 0 for c in wide.columns if c.endswith((" conversions", " revenue")) or c == "spend"})
+    return wide.sort_values(["spend", f"{picked[0]} revenue"], ascending=False, ignore_index=True)
+
+
+def roas_by_model(performance: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """ROAS per channel with spend under each picked model (long: channel_group, attribution_model, roas):
+    the budget question, which channel looks better or worse depending on the model."""
+    columns = ["channel_group", "attribution_model", "spend", "conversions", "revenue", "roas", "cpa"]
+    performance = _of_models(performance, models)
+    if performance.empty:
+        return pd.DataFrame(columns=columns)
+    sums = performance.groupby(["channel_group", "attribution_model"], as_index=False)[
+        ["spend", "conversions", "revenue"]
+    ].sum()
+    return ratios(sums[sums["spend"] > 0])[columns].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

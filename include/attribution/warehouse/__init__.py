@@ -22,6 +22,7 @@ def connect(settings: Settings) -> Warehouse:
             memory_limit=settings.duckdb_memory_limit,
             raw_schema=settings.raw_schema,
             snapshot_path=settings.snapshot_path,
+            reporting_currency=settings.reporting_currency,
         )
     from attribution.warehouse.bigquery import BigQueryWarehouse
 

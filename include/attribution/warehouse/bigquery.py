@@ -22,28 +22,13 @@ from google.cloud import bigquery
 from attribution import ga4_export
 from attribution.batch_file import BatchFile, inspect
 from attribution.ga4_watch import DAILY_TABLES_WATCHED, ExportTable, is_intraday
+from attribution.raw_tables import EVENTS, LOAD_LEDGER, RAW_TABLES, FileContract
 from attribution.settings import GA4_HISTORY_TABLE, Settings, SettingsError
-from attribution.validation import check_rows
+from attribution.validation import check_rows, mark_existing, typed_columns
 from attribution.warehouse.seam import NOTICED_SQL, SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 GCP_CONN_ID = "google_cloud_default"
 
-_EVENT_COLUMNS = (
-    ("event_id", "STRING"),
-    ("event_timestamp", "INT64"),
-    ("event_name", "STRING"),
-    ("user_pseudo_id", "STRING"),
-    ("ga_session_id", "INT64"),
-    ("source", "STRING"),
-    ("medium", "STRING"),
-    ("campaign", "STRING"),
-    ("transaction_id", "STRING"),
-    ("purchase_revenue", "NUMERIC"),
-    ("page_location", "STRING"),
-    ("device_category", "STRING"),
-    ("country", "STRING"),
-    ("event_date", "DATE"),
-)
 _QUARANTINE_COLUMNS = (("line_number", "INT64"), ("reason", "STRING"), ("raw_record", "STRING"))
 _META_COLUMNS = (
     ("file_name", "STRING"),
@@ -117,6 +102,7 @@ class BigQueryWarehouse:
         self.api_endpoint = settings.bq_api_endpoint
         self.maximum_bytes_billed = settings.bq_maximum_bytes_billed
         self.duckdb_memory_limit = settings.duckdb_memory_limit
+        self.reporting_currency = settings.reporting_currency
         self._client: bigquery.Client | None = None
 
     @property
@@ -172,39 +158,12 @@ class BigQueryWarehouse:
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         dataset.location = self.location
         self.client.create_dataset(dataset, exists_ok=True)
-        columns = ",\n".join(f"{name} {kind}" for name, kind in _EVENT_COLUMNS)
-        self._run(f"""
-            create table if not exists {self._table("streamed_events")} (
-                {columns}, _batch_file STRING, _batch_checksum STRING, _loaded_at TIMESTAMP
-            )
-            partition by event_date
-            cluster by user_pseudo_id, event_name
-        """)
-        self._run(f"""
-            create table if not exists {self._table("load_ledger")} (
-                file_name STRING, checksum STRING, loaded_at TIMESTAMP, rows_read INT64, rows_loaded INT64,
-                rows_duplicate INT64, rows_quarantined INT64, status STRING, error STRING, first_event_date DATE
-            )
-        """)
-        # A ledger from before first_event_date: its earlier rows stay null (see incremental_by_user.sql).
-        self._run(f"alter table {self._table('load_ledger')} add column if not exists first_event_date DATE")
-        self._run(f"""
-            create table if not exists {self._table("quarantined_rows")} (
-                file_name STRING, line_number INT64, reason STRING, raw_record STRING, quarantined_at TIMESTAMP,
-                _batch_checksum STRING
-            )
-        """)
+        for table in RAW_TABLES:
+            for statement in table.ddl("bigquery", self._table(table.name)):
+                self._run(statement)
         # GA4 history is read from the export (ATTRIBUTION_GA4_SOURCE); without one, from this empty
         # table with the export's columns, so the models stay the same.
         self._run(f"create table if not exists {self._table(GA4_HISTORY_TABLE)} ({ga4_export.columns_ddl('bigquery')})")
-        self._run(f"""
-            create table if not exists {self._table("ga4_export_changes")} (
-                table_name STRING, row_count INT64, modified_at TIMESTAMP, noticed_at TIMESTAMP
-            )
-        """)
-        self._run(
-            f"create table if not exists {self._table('ga4_export_reads')} (read_through TIMESTAMP, read_at TIMESTAMP)"
-        )
         self._upgrade_ga4_events()
 
     def _upgrade_ga4_events(self) -> None:
@@ -306,8 +265,8 @@ class BigQueryWarehouse:
         )
         return next((row for row in rows if row["file_name"] == file_name), None)
 
-    def load_file(self, path: Path) -> LoadReport:
-        batch = inspect(path)
+    def load_file(self, path: Path, contract: FileContract = EVENTS) -> LoadReport:
+        batch = inspect(path, contract)
         if previous := self._ledger_row(batch.name, batch.checksum):
             return LoadReport(
                 batch.name, batch.checksum, previous["rows_read"], previous["rows_loaded"],
@@ -319,7 +278,7 @@ class BigQueryWarehouse:
             if batch.problem:
                 report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
                 reason, sample = batch.rejection()
-                return self._commit(report, staging, quarantine_rows=[(None, reason, sample)])
+                return self._commit(report, staging, contract, quarantine_rows=[(None, reason, sample)])
             return self._load_rows(batch, staging)
 
     def _stage(self, csv_path: Path, columns) -> str:
@@ -346,14 +305,12 @@ class BigQueryWarehouse:
         return self._stage(path, columns)
 
     def _load_rows(self, batch: BatchFile, staging: Path) -> LoadReport:
-        events_csv = staging / "events.csv"
+        contract = batch.contract
+        rows_csv = staging / "rows.csv"
+        columns = typed_columns(contract)
+        kinds = dict(contract.table.bigquery_columns(contract.loaded_columns))
         # Typed for the load job; text percent-escaped like _escape does for staged rows.
-        cast = {
-            "STRING": "replace(replace(replace({}, '%', '%25'), chr(10), '%0A'), chr(13), '%0D')",
-            "INT64": "{}::bigint",
-            "NUMERIC": "{}::decimal(18, 6)",
-            "DATE": "{}",
-        }
+        escaped = "replace(replace(replace({}, '%', '%25'), chr(10), '%0A'), chr(13), '%0D')"
         # The row checks run in a local DuckDB: bounded memory, spilling to the temp directory.
         spill = {
             "memory_limit": self.duckdb_memory_limit,
@@ -361,43 +318,69 @@ class BigQueryWarehouse:
         }
         with duckdb.connect(config=spill) as con:
             con.execute("set TimeZone = 'UTC'")
-            check_rows(con, batch)
+            check_rows(con, batch, {"reporting_currency": self.reporting_currency})
+            first, last = con.execute(
+                "select min(partition_date), max(partition_date) from batch_checked where outcome = 'new'"
+            ).fetchone()
+            replaced = None
+            if contract.existing_key == "replace" and first is not None:
+                # The figures loaded before this file (whose earlier attempt may have written some rows):
+                # few rows (days x keys), compared here like the DuckDB warehouse compares them.
+                self._copy_rows_before(con, batch, first, last)
+                replaced = mark_existing(con, contract, "rows_before")
             con.execute(f"""
                 copy (
-                    select {", ".join(cast[kind].format(name) for name, kind in _EVENT_COLUMNS)}
+                    select {", ".join((escaped if kinds[name] == "STRING" else "{}").format(sql) for name, sql in columns)}
                     from batch_checked where outcome = 'new' order by line_number
-                ) to '{events_csv}' (header, delimiter ',')
+                ) to '{rows_csv}' (header, delimiter ',')
             """)
             read, candidates, first, last = con.execute("""
                 select count(*), count(*) filter (outcome = 'new'),
-                       min(event_date) filter (outcome = 'new'), max(event_date) filter (outcome = 'new')
+                       min(partition_date) filter (outcome = 'new'), max(partition_date) filter (outcome = 'new')
                 from batch_checked
             """).fetchone()
             quarantine = con.execute(
                 "select line_number, reason, raw_record from batch_checked where outcome = 'quarantine'"
                 " order by line_number"
             ).fetchall()
-        report = LoadReport(
-            batch.name, batch.checksum, rows_read=read, rows_quarantined=len(quarantine), error=batch.ledger_note
-        )
+        note = "; ".join(filter(None, (batch.ledger_note, replaced))) or None
+        report = LoadReport(batch.name, batch.checksum, rows_read=read, rows_quarantined=len(quarantine), error=note)
         if not candidates:
-            return self._commit(report, staging, quarantine)
-        return self._commit(report, staging, quarantine, events_csv=events_csv, event_dates=(first, last))
+            return self._commit(report, staging, contract, quarantine)
+        return self._commit(report, staging, contract, quarantine, rows_csv=rows_csv, dates=(first, last))
+
+    def _copy_rows_before(self, con: duckdb.DuckDBPyConnection, batch: BatchFile, first: date, last: date) -> None:
+        """Table ``rows_before`` in ``con``: the contract table's rows of those dates, but this file's."""
+        table = batch.contract.table
+        rows = self._run(
+            f"select * from {self._table(table.name)}"
+            f" where {batch.contract.date_column} between date '{first.isoformat()}' and date '{last.isoformat()}'"
+        )
+        for statement in table.ddl("duckdb", "rows_before"):
+            con.execute(statement)
+        # The name is compared here: it never enters SQL text.
+        before = [r for r in rows if (r["_batch_file"], r["_batch_checksum"]) != (batch.name, batch.checksum)]
+        if before:
+            con.executemany(
+                f"insert into rows_before values ({', '.join('?' for _ in table.columns)})",
+                [[_naive_utc(row[name]) for name in table.column_names] for row in before],
+            )
 
     def _commit(
         self,
         report: LoadReport,
         staging: Path,
+        contract: FileContract,
         quarantine_rows,
-        events_csv: Path | None = None,
-        event_dates: tuple[date, date] | None = None,
+        rows_csv: Path | None = None,
+        dates: tuple[date, date] | None = None,
     ) -> LoadReport:
-        """Write events, quarantine rows, then the ledger row: the load's commit point.
+        """Write the rows, quarantine rows, then the ledger row: the load's commit point.
 
         BigQuery commits each statement of a script on its own. Each is idempotent for this file
-        (rows carry the file's name and checksum), and the models read only events of files with a
-        ledger row (stg_streamed_events), so a load that died half-way is invisible, and the next
-        attempt completes it with the same numbers a clean load gives.
+        (rows carry the file's name and checksum), and the models read only rows of files with a
+        ledger row (stg_streamed_events, stg_ad_spend), so a load that died half-way is invisible, and
+        the next attempt completes it with the same numbers a clean load gives.
         """
         meta = self._stage_rows(
             staging, "meta", _META_COLUMNS,
@@ -409,26 +392,27 @@ class BigQueryWarehouse:
         file_name = f"(select {_unescape('file_name')} from {self._table(meta)})"
         statements = []
         loaded, first_event_date = "0", "cast(null as date)"
-        if events_csv:
-            # A resent event keeps its timestamp: only the partitions of this batch's dates are read.
-            first, last = (f"date '{d.isoformat()}'" for d in event_dates)
-            this_file = (
-                f"from {self._table('streamed_events')} where event_date between {first} and {last}"
-                f" and _batch_checksum = {checksum} and _batch_file = {file_name}"
-            )
-            loaded, first_event_date = f"(select count(*) {this_file})", f"(select min(event_date) {this_file})"
-            events = self._stage(events_csv, _EVENT_COLUMNS)
-            staged.append(events)
-            # An event_id already in the warehouse is a duplicate and never overwrites.
+        if rows_csv:
+            table, columns = self._table(contract.table.name), contract.table.bigquery_columns(contract.loaded_columns)
+            # Only the partitions of this file's dates are read.
+            in_dates = f"{contract.date_column} between " + " and ".join(f"date '{d.isoformat()}'" for d in dates)
+            this_file = f"from {table} where {in_dates} and _batch_checksum = {checksum} and _batch_file = {file_name}"
+            loaded = f"(select count(*) {this_file})"
+            if contract is EVENTS:  # first_event_date bounds what the event models read again
+                first_event_date = f"(select min(event_date) {this_file})"
+            staged.append(rows := self._stage(rows_csv, columns))
+            # A key already there is a duplicate: any file's event; a cost row of this file's (a retry),
+            # the other files' figures having been compared before staging (_copy_rows_before).
+            key = " and ".join(f"earlier.{name} = staged.{name}" for name in contract.key)
+            if contract.existing_key == "replace":
+                key += f" and earlier._batch_checksum = {checksum} and earlier._batch_file = {file_name}"
             statements.append(f"""
-                insert into {self._table("streamed_events")}
-                select {", ".join(f"staged.{name}" for name, _ in _EVENT_COLUMNS)},
+                insert into {table} ({", ".join(name for name, _ in columns)}, _batch_file, _batch_checksum, _loaded_at)
+                select {", ".join(f"staged.{name}" for name, _ in columns)},
                        {_unescape("m.file_name")}, m.checksum, current_timestamp()
-                from (select {_select_unescaped("s", _EVENT_COLUMNS)} from {self._table(events)} s) staged
+                from (select {_select_unescaped("s", columns)} from {self._table(rows)} s) staged
                 cross join {self._table(meta)} m
-                where staged.event_id not in (
-                    select event_id from {self._table("streamed_events")} where event_date between {first} and {last}
-                );
+                where not exists (select 1 from {table} as earlier where earlier.{in_dates} and {key});
             """)
         if quarantine_rows:
             quarantine = self._stage_rows(staging, "quarantine", _QUARANTINE_COLUMNS, quarantine_rows)
@@ -437,19 +421,14 @@ class BigQueryWarehouse:
                 insert into {self._table("quarantined_rows")}
                 select {_unescape("m.file_name")}, {_select_unescaped("q", _QUARANTINE_COLUMNS)},
                        current_timestamp(), m.checksum
-                from {self._table(quarantine)} q cross join {self._table(meta)} m
-                where not exists (
-                    select 1 from {self._table("quarantined_rows")}
-                    where _batch_checksum = {checksum} and file_name = {file_name}
-                );
+                from {self._table(quarantine)} q cross join {self._table(meta)} m where not exists (
+                    select 1 from {self._table("quarantined_rows")} where _batch_checksum = {checksum} and file_name = {file_name});
             """)
         ledger = f"""
-            insert into {self._table("load_ledger")}
-            (file_name, checksum, loaded_at, rows_read, rows_loaded, rows_duplicate, rows_quarantined, status,
-             error, first_event_date)
+            insert into {self._table("load_ledger")} ({", ".join(LOAD_LEDGER.column_names)})
             select {_unescape("file_name")}, checksum, current_timestamp(), rows_read, {loaded},
                    rows_read - {loaded} - rows_quarantined, rows_quarantined, status, {_unescape("error")},
-                   {first_event_date}
+                   {first_event_date}, '{contract.name}'
             from {self._table(meta)}
         """
         try:

@@ -10,16 +10,23 @@ import duckdb
 from attribution import ga4_export
 from attribution.batch_file import BatchFile, inspect
 from attribution.ga4_watch import ExportTable, is_intraday
+from attribution.raw_tables import EVENTS, LOAD_LEDGER, RAW_TABLES, FileContract
 from attribution.settings import GA4_HISTORY_TABLE
-from attribution.validation import check_rows, sql_ident, sql_literal
+from attribution.validation import check_rows, mark_existing, sql_ident, sql_literal, typed_columns
 from attribution.warehouse.seam import NOTICED_SQL, SERVED_RELATIONS, SERVED_TABLES, LoadReport
 
 
 class DuckDBWarehouse:
     def __init__(
-        self, path: Path, memory_limit: str, raw_schema: str = "raw", snapshot_path: Path | None = None
+        self,
+        path: Path,
+        memory_limit: str,
+        raw_schema: str = "raw",
+        snapshot_path: Path | None = None,
+        reporting_currency: str = "USD",
     ) -> None:
         self.path = Path(path)
+        self.reporting_currency = reporting_currency
         self.memory_limit = memory_limit
         self.schema_name = raw_schema
         self.schema = sql_ident(raw_schema)
@@ -34,64 +41,14 @@ class DuckDBWarehouse:
         return con
 
     def ensure_schema(self) -> None:
-        ga4_columns = ga4_export.columns_ddl("duckdb")
         with self._connect() as con:
-            con.execute(f"""
-                create schema if not exists {self.schema};
-                create table if not exists {self.schema}.streamed_events (
-                    event_id varchar not null,
-                    event_timestamp bigint not null,
-                    event_name varchar not null,
-                    user_pseudo_id varchar not null,
-                    ga_session_id bigint not null,
-                    source varchar,
-                    medium varchar,
-                    campaign varchar,
-                    transaction_id varchar,
-                    purchase_revenue decimal(18, 6),
-                    page_location varchar,
-                    device_category varchar,
-                    country varchar,
-                    event_date date not null,
-                    _batch_file varchar not null,
-                    _batch_checksum varchar not null,
-                    _loaded_at timestamp not null
-                );
-                create table if not exists {self.schema}.load_ledger (
-                    file_name varchar not null,
-                    checksum varchar not null,
-                    loaded_at timestamp not null,
-                    rows_read bigint not null,
-                    rows_loaded bigint not null,
-                    rows_duplicate bigint not null,
-                    rows_quarantined bigint not null,
-                    status varchar not null,
-                    error varchar,
-                    first_event_date date,
-                    primary key (file_name, checksum)
-                );
-                -- a ledger from before first_event_date: its earlier rows stay null (see incremental_by_user.sql)
-                alter table {self.schema}.load_ledger add column if not exists first_event_date date;
-                create table if not exists {self.schema}.quarantined_rows (
-                    file_name varchar not null,
-                    line_number bigint,
-                    reason varchar not null,
-                    raw_record varchar,
-                    quarantined_at timestamp not null,
-                    _batch_checksum varchar
-                );
-                create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_columns});
-                create table if not exists {self.schema}.ga4_export_changes (
-                    table_name varchar not null,
-                    row_count bigint,
-                    modified_at timestamp,
-                    noticed_at timestamp not null
-                );
-                create table if not exists {self.schema}.ga4_export_reads (
-                    read_through timestamp not null,
-                    read_at timestamp not null
-                );
-            """)
+            con.execute(f"create schema if not exists {self.schema}")
+            for table in RAW_TABLES:
+                for statement in table.ddl("duckdb", f"{self.schema}.{table.name}"):
+                    con.execute(statement)
+            con.execute(
+                f"create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_export.columns_ddl('duckdb')})"
+            )
             self._upgrade_ga4_events(con)
 
     def _upgrade_ga4_events(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -211,8 +168,8 @@ class DuckDBWarehouse:
         partial.replace(self.snapshot_path)
         return counts
 
-    def load_file(self, path: Path) -> LoadReport:
-        batch = inspect(path)
+    def load_file(self, path: Path, contract: FileContract = EVENTS) -> LoadReport:
+        batch = inspect(path, contract)
         with self._connect() as con:
             previous = con.execute(
                 f"select rows_read, rows_loaded, rows_duplicate, rows_quarantined, error from {self.schema}.load_ledger"
@@ -237,18 +194,15 @@ class DuckDBWarehouse:
             [batch.name, reason, sample, batch.checksum],
         )
         report = LoadReport(batch.name, batch.checksum, status="rejected", error=batch.problem)
-        self._write_ledger(con, report)
+        self._write_ledger(con, report, batch.contract.name)
         return report
 
     def _write_ledger(
-        self, con: duckdb.DuckDBPyConnection, report: LoadReport, first_event_date: date | None = None
+        self, con: duckdb.DuckDBPyConnection, report: LoadReport, file_type: str, first_event_date: date | None = None
     ) -> None:
         con.execute(
-            f"""
-            insert into {self.schema}.load_ledger (file_name, checksum, loaded_at, rows_read, rows_loaded,
-                rows_duplicate, rows_quarantined, status, error, first_event_date)
-            values (?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?)
-            """,
+            f"insert into {self.schema}.load_ledger ({', '.join(LOAD_LEDGER.column_names)})"
+            " values (?, ?, now()::timestamp, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 report.file_name,
                 report.checksum,
@@ -259,23 +213,20 @@ class DuckDBWarehouse:
                 report.status,
                 report.error,
                 first_event_date,
+                file_type,
             ],
         )
 
     def _load_rows(self, con: duckdb.DuckDBPyConnection, batch: BatchFile) -> LoadReport:
-        check_rows(con, batch)
-        # An event_id already in the warehouse is a duplicate: it never overwrites.
+        contract = batch.contract
+        table = f"{self.schema}.{contract.table.name}"
+        check_rows(con, batch, {"reporting_currency": self.reporting_currency})
+        replaced = mark_existing(con, contract, table)
+        columns = typed_columns(contract)
         con.execute(f"""
-            update batch_checked set outcome = 'duplicate'
-            where outcome = 'new' and event_id in (select event_id from {self.schema}.streamed_events)
-        """)
-        con.execute(f"""
-            insert into {self.schema}.streamed_events
-            select event_id, event_timestamp::bigint, event_name, user_pseudo_id, ga_session_id::bigint,
-                   source, medium, campaign, transaction_id, purchase_revenue::decimal(18, 6),
-                   page_location, device_category, country,
-                   event_date, {sql_literal(batch.name)},
-                   {sql_literal(batch.checksum)}, now()::timestamp
+            insert into {table} ({", ".join(name for name, _ in columns)}, _batch_file, _batch_checksum, _loaded_at)
+            select {", ".join(sql for _, sql in columns)}, {sql_literal(batch.name)}, {sql_literal(batch.checksum)},
+                   now()::timestamp
             from batch_checked where outcome = 'new'
         """)
         con.execute(f"""
@@ -284,14 +235,16 @@ class DuckDBWarehouse:
                    {sql_literal(batch.checksum)}
             from batch_checked where outcome = 'quarantine' order by line_number
         """)
-        read, loaded, duplicate, quarantined, first_event_date = con.execute("""
+        read, loaded, duplicate, quarantined, first_date = con.execute("""
             select count(*), count(*) filter (outcome = 'new'), count(*) filter (outcome = 'duplicate'),
-                   count(*) filter (outcome = 'quarantine'), min(event_date) filter (outcome = 'new')
+                   count(*) filter (outcome = 'quarantine'), min(partition_date) filter (outcome = 'new')
             from batch_checked
         """).fetchone()
         con.execute("drop table batch_checked")
-        report = LoadReport(batch.name, batch.checksum, read, loaded, duplicate, quarantined, error=batch.ledger_note)
-        self._write_ledger(con, report, first_event_date)
+        note = "; ".join(filter(None, (batch.ledger_note, replaced))) or None
+        report = LoadReport(batch.name, batch.checksum, read, loaded, duplicate, quarantined, error=note)
+        # first_event_date bounds what the event models read again (incremental_by_user.sql): events only.
+        self._write_ledger(con, report, contract.name, first_date if contract is EVENTS else None)
         return report
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from attribution.ga4_watch import ExportTable
+from attribution.raw_tables import EVENTS, FileContract
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class Warehouse(Protocol):
     def ensure_schema(self) -> None:
         """Create the raw tables (streamed events, ledger, quarantine) if they do not exist."""
 
-    def load_file(self, path: Path) -> LoadReport:
-        """Load one CSV batch per the contract: at most once, deduped, bad rows quarantined."""
+    def load_file(self, path: Path, contract: FileContract = EVENTS) -> LoadReport:
+        """Load one landed CSV file per its contract: at most once, deduped, bad rows quarantined."""
 
     def query(self, sql: str) -> list[dict]:
         """Run a read-only query over the warehouse (marts, ledger) and return rows as dicts."""
@@ -95,6 +96,9 @@ SERVED_RELATIONS = (
     "mart_set_aside_events",
     "mart_ga4_session_comparison",
     "mart_channel_removal_effects",
+    "mart_channel_performance",
+    "mart_unmatched_spend",
+    "mart_ga4_export_freshness",
 )
 """What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
 serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""
