@@ -4,7 +4,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -63,7 +63,8 @@ def reading_the_served_marts(settings: Settings):
         while not stop.is_set():
             try:
                 if data.warehouse.served_at() and (days := data.date_range()):
-                    data.daily(Filters(*days)), data.by_campaign(Filters(*days)), data.live_events(), data.health()
+                    data.daily(Filters(*days)), data.performance(Filters(*days), by_campaign=True)
+                    data.unmatched_spend(Filters(*days)), data.live_events(), data.health()
                     tally["reads"] += 1
             except Exception as error:  # noqa: BLE001 - every failure is the finding
                 tally["errors"].append(repr(error))
@@ -125,7 +126,8 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
             == 0
         )
         assert one(con, "select count(*) from mart_live_events") > 0
-        assert one(con, "select sum(rows_read) from load_ledger") == 2_500
+        assert one(con, "select sum(rows_read) from load_ledger where file_type = 'events'") == 2_500
+        assert one(con, "select count(*) from load_ledger where file_type = 'cost'") == 2, "history's and the batch's"
         assert one(con, "select bool_and(rows_read = rows_loaded + rows_duplicate + rows_quarantined) from load_ledger")
         multi_touch = one(con, "select count(*) from mart_attribution_credits where touchpoint_count > 1")
         assert multi_touch > 0, "journeys span several sessions"
@@ -136,6 +138,18 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
     expected = click_figures_from_marts(settings)
     shown = open_dashboard(browser, dashboard_url)
     assert {label: shown[label] for label in expected} == expected
+    # The spend section: the window's spend is the spend loaded for those days, matched or not.
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        last_day = one(con, "select max(conversion_date) from mart_attribution_daily")
+        first_day = max(
+            one(con, "select min(conversion_date) from mart_attribution_daily"), last_day - timedelta(days=29)
+        )
+        window = f"between date '{first_day}' and date '{last_day}'"
+        spend = one(con, f"select sum(spend) from mart_channel_performance where attribution_model = 'first_click'"
+                         f" and performance_date {window}") + one(
+            con, f"select coalesce(sum(spend), 0) from mart_unmatched_spend where spend_date {window}")  # fmt: skip
+    assert shown["Spend"] == f"${float(spend):,.2f}" and spend > 0
+    assert shown["Paid channels' ROAS, first click"].endswith("×")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
 
@@ -149,10 +163,10 @@ def _two_runs_with_the_dashboard_open(env, settings: Settings, landed: Path, bro
     assert connect(settings).served_at() == served_at, "nothing new: not published again"
     assert "Skipping downstream tasks" in second.stdout + second.stderr
     assert not browser.find_elements("css selector", '[data-testid="stException"]')
-    wait_for(browser, '[data-testid="stDataFrame"]', count=3)  # first vs last, campaigns, live events
+    wait_for(browser, '[data-testid="stDataFrame"]', count=4)  # spend, first vs last, campaigns, live events
     reloaded = open_dashboard(browser, dashboard_url)
     assert {label: reloaded[label] for label in expected} == click_figures_from_marts(settings)
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
-        assert one(con, "select count(*) from load_ledger") == 2
+        assert one(con, "select count(*) from load_ledger where file_type = 'events'") == 2
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert one(con, "select count(*) from raw.ga4_events") == history, "history is seeded once"

@@ -76,7 +76,7 @@ def _ago(moment: datetime | None, now: datetime, missing: str) -> str:
 def _health(data: DashboardData) -> None:
     health = data.health()
     now = datetime.now(UTC).replace(tzinfo=None)
-    cols = st.columns([1, 1, 1, 1, 1.3, 1, 1])
+    cols = st.columns(4)  # freshness
     cols[0].metric("Last file loaded", _ago(health["last_load"], now, "never"),
                    help=f"{health['last_load']:%Y-%m-%d %H:%M:%S} UTC" if health["last_load"] else
                    "No CSV batch or cost file landed yet")  # fmt: skip
@@ -86,16 +86,17 @@ def _health(data: DashboardData) -> None:
     cols[2].metric("GA4 export's newest day",
                    f"{export_day[:4]}-{export_day[4:6]}-{export_day[6:]}" if export_day else "none",
                    help="The newest day of the GA4 export the warehouse reads (the property's time zone)")  # fmt: skip
-    cols[3].metric("Quarantined rows", f"{int(health['quarantined'] or 0):,}",
-                   help=f"{int(health['rejected_files'] or 0)} of {health['files']} files rejected whole")  # fmt: skip
     served = health["served_at"]
-    cols[4].metric("Marts served", f"{served:%H:%M:%S} UTC" if served else "not yet")
+    cols[3].metric("Marts served", f"{served:%H:%M:%S} UTC" if served else "not yet")
+    cols = st.columns(4)  # what was kept out, and why
+    cols[0].metric("Quarantined rows", f"{int(health['quarantined'] or 0):,}",
+                   help=f"{int(health['rejected_files'] or 0)} of {health['files']} files rejected whole")  # fmt: skip
     set_aside = health["set_aside"]
-    cols[5].metric("Rows set aside", f"{sum(int(r['events'] or 0) for r in set_aside):,}",
+    cols[1].metric("Rows set aside", f"{sum(int(r['events'] or 0) for r in set_aside):,}",
                    help="Events that cannot be session events; their conversions still count")  # fmt: skip
-    cols[6].metric("Unmatched spend (all days)", f"${float(health['unmatched_spend'] or 0):,.2f}",
+    cols[2].metric("Unmatched spend (all days)", f"${float(health['unmatched_spend'] or 0):,.2f}",
                    help=f"{_count(int(health['unmatched_keys'] or 0), 'source / medium / campaign')} with spend"
-                   " that no session carries (all days): no model can credit it")  # fmt: skip
+                   " that no session carries: no model can credit it")  # fmt: skip
     if set_aside:
         st.caption(
             "Set aside, by reason: "
@@ -348,7 +349,8 @@ def _spend(data: DashboardData, filters: Filters) -> None:
             .mark_rule(color="#bbb")
             .encode(x="min(roas):Q", x2="max(roas):Q", y="channel_group:N")
         )
-        st.altair_chart(rules + chart, width="stretch")
+        height = 36 * moves["channel_group"].nunique() + 40  # a readable row per channel
+        st.altair_chart((rules + chart).properties(height=height), width="stretch")
         _download("Download ROAS by model (CSV)", moves, "roas_by_model.csv")
     if not unmatched.empty:
         keys = unmatched.head(5)
