@@ -7,7 +7,7 @@
 
 with
 
-spend as (
+spend_rows as (
 
     select * from {{ ref('stg_ad_spend') }}
 
@@ -78,20 +78,20 @@ keys_ever_seen as (
 resolved as (
 
     select
-        spend.*,
-        {{ spend_key('spend.source') }} as source_key,
-        {{ spend_key('spend.medium') }} as medium_key,
-        coalesce(id_names.campaign_key, {{ spend_key('spend.campaign') }}) as campaign_key,
+        spend_rows.*,
+        {{ spend_key('spend_rows.source') }} as source_key,
+        {{ spend_key('spend_rows.medium') }} as medium_key,
+        coalesce(id_names.campaign_key, {{ spend_key('spend_rows.campaign') }}) as campaign_key,
         id_names.campaign_key is not null as matched_by_id
 
-    from spend
+    from spend_rows
 
     left join id_names
         on
-            spend.spend_date = id_names.session_date
-            and {{ spend_key('spend.source') }} = id_names.source_key
-            and {{ spend_key('spend.medium') }} = id_names.medium_key
-            and spend.campaign_id = id_names.campaign_id
+            spend_rows.spend_date = id_names.session_date
+            and {{ spend_key('spend_rows.source') }} = id_names.source_key
+            and {{ spend_key('spend_rows.medium') }} = id_names.medium_key
+            and spend_rows.campaign_id = id_names.campaign_id
 
 ),
 
