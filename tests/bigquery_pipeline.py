@@ -70,6 +70,11 @@ MART_COLUMNS = {
     "mart_channel_performance": "performance_date, attribution_model, channel_group, source, medium, campaign, spend,"
     " clicks, impressions, conversions, revenue, roas, cpa",
     "mart_unmatched_spend": "spend_date, source, medium, campaign, campaign_id, spend, clicks, impressions, reason",
+    "mart_conversion_paths": "conversion_id, conversion_date, path, touchpoints, days_to_conversion,"
+    " first_channel_group, last_channel_group, revenue",
+    "mart_path_summary": "path, conversions, revenue, non_converting_journeys, conversion_rate, average_touchpoints,"
+    " average_days_to_conversion",
+    "mart_path_positions": "conversion_date, channel_group, early_touchpoints, middle_touchpoints, late_touchpoints",
 }
 # Spend of the streamed day (END): keys the batch's sessions carry, one that none does, a bad row, and a
 # row for the Google Ads campaign that, on BigQuery, the transfer's tables replace.

@@ -23,6 +23,7 @@ from attribution.dashboard.data import (
     label_value,
     labelled,
     placeholder_notes,
+    position_shares,
     trend,
 )
 from attribution.dbt_cli import run_dbt
@@ -79,7 +80,9 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     shown = {label_value(channel): float(revenue) for channel, revenue in per_channel.items()}  # placeholders labelled
     assert shift["first_click_revenue"].to_dict() == pytest.approx(shown)
     assert (shift["revenue_shift"] == shift["last_click_revenue"] - shift["first_click_revenue"]).all()
-    assert len(app.get("vega_lite_chart")) == 4, "ROAS across models, model comparison, removal effects, trend"
+    assert len(app.get("vega_lite_chart")) == 7, (
+        "ROAS across models, model comparison, removal effects, touchpoints, days, path positions, trend"
+    )
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         [(with_path,)] = con.execute("select count(*) from mart_first_click where ga_session_id is not null").fetchall()
     assert f"Estimated from {with_path:,} conversions with a path." in " ".join(c.value for c in app.caption)
@@ -339,6 +342,37 @@ def write_snapshot(
                 "insert into mart_unmatched_spend values (?, ?, ?, ?, null, ?, ?, null, 'cost_file', 'cost/x.csv', ?)",
                 unmatched,
             )
+        # Paths as the marts compute them from the touchpoints above (first click credits the first).
+        con.execute("""
+            create table mart_conversion_paths as
+            select conversion_id, conversion_date, converted_at,
+                   case when bool_and(ga_session_id is null) then '(unattributed)'
+                        else string_agg(channel_group, ' > ' order by touched_at) end as path,
+                   count(ga_session_id) as touchpoints,
+                   datediff('day', min(touched_at), converted_at) as days_to_conversion,
+                   null::varchar as first_channel_group, null::varchar as last_channel_group,
+                   max(revenue) as revenue, false as is_provisional
+            from mart_attribution_credits where attribution_model = 'first_click'
+            group by conversion_id, conversion_date, converted_at
+        """)
+        con.execute("""
+            create table mart_path_summary as
+            select path, count(*) as conversions, sum(revenue) as revenue, 2 as non_converting_journeys,
+                   count(*) / (count(*) + 2) as conversion_rate, avg(touchpoints) as average_touchpoints,
+                   avg(days_to_conversion) as average_days_to_conversion
+            from mart_conversion_paths group by path
+        """)
+        con.execute("""
+            create table mart_path_positions as
+            select conversion_date, channel_group,
+                   count(*) filter (n = 1 and n < total) as early_touchpoints,
+                   count(*) filter (n > 1 and n < total) as middle_touchpoints,
+                   count(*) filter (n = total) as late_touchpoints
+            from (select *, row_number() over (partition by conversion_id order by touched_at) as n,
+                         count(*) over (partition by conversion_id) as total
+                  from mart_attribution_credits where attribution_model = 'first_click' and ga_session_id is not null)
+            group by all
+        """)
         con.execute("""
             create table mart_ga4_export_freshness (origin varchar, newest_export_day varchar,
                 newest_event_at timestamp, loaded_through timestamp)
@@ -576,3 +610,22 @@ def test_health_row_names_the_stream_and_shows_the_exports_newest_day(tmp_path, 
     assert metrics["GA4 export's newest day"] == "2026-11-20"
     assert metrics["Unmatched spend (all days)"] == "$0.00"
     assert any("No spend in these dates" in i.value for i in app.info)
+
+
+def test_paths_show_the_top_paths_their_lengths_and_which_channels_open_and_close(chosen, monkeypatch):
+    app = page(chosen, monkeypatch)
+    assert "Conversion paths" in [h.value for h in app.subheader]
+    paths = table(app, "path", "non_converting_journeys").set_index("path")
+    assert paths.loc["Organic Search > Email", "conversions"] == 1
+    assert paths.loc["Organic Search > Email", "revenue"] == 100
+    assert "(unattributed)" in paths.index
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+    fields = {spec.get("encoding", {}).get("x", {}).get("field") for spec in specs}
+    assert {"touchpoints", "days_to_conversion", "share"} <= fields
+    shares = position_shares(
+        DashboardData(load_settings(chosen)).path_positions(Filters(date(2026, 11, 1), date(2026, 11, 30)))
+    )
+    organic = shares[shares["channel_group"] == "Organic Search"].set_index("position")["share"]
+    email = shares[shares["channel_group"] == "Email"].set_index("position")["share"]
+    assert organic["early"] == 1.0 and email["late"] == 1.0, "organic opens c1, the newsletter closes it"
+    assert shares["channel_group"].iloc[0] != "Organic Search", "the closers first"

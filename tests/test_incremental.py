@@ -41,6 +41,9 @@ RELATIONS = (
     "mart_first_click",
     "mart_last_click",
     "mart_attribution_daily",
+    "mart_conversion_paths",
+    "mart_path_summary",
+    "mart_path_positions",
 )
 WATERMARK = "_events_loaded_at"  # bookkeeping: when a row was last rebuilt, not what it says
 

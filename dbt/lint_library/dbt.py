@@ -28,3 +28,7 @@ def current_timestamp():
 
 def type_timestamp():
     return "timestamp"
+
+
+def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+    return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"

@@ -30,6 +30,7 @@ from attribution.dashboard.data import (
     lag,
     paid_totals,
     placeholder_notes,
+    position_shares,
     roas_by_model,
     side_by_side,
     trend,
@@ -203,6 +204,7 @@ def main() -> None:
         _download("Download by channel (CSV)", channel_view, "attribution_by_channel.csv")
 
     _removal_effects(data)
+    _paths(data, filters)
 
     trend_view = trend(daily, filters.models)
     st.subheader("Daily trend by channel (last 14 days of data)")
@@ -363,6 +365,78 @@ def _spend(data: DashboardData, filters: Filters) -> None:
             + ". Check the ads' UTM tags against the cost file's keys (docs/spend.md)."
         )
         _download("Download unmatched spend (CSV)", unmatched, "unmatched_spend.csv")
+
+
+def _paths(data: DashboardData, filters: Filters) -> None:
+    """The paths behind every model: top converting paths, touchpoints and days to conversion, and which
+    channels open, assist and close journeys (docs/paths.md)."""
+    st.subheader("Conversion paths")
+    paths = data.top_paths()
+    if paths.empty:
+        st.info("No conversion with a path yet.")
+        return
+    st.caption(
+        "The paths with most conversions over the whole history, with the journeys that followed the same"
+        " path without converting (a user's sessions since the last conversion, within the lookback)."
+    )
+    st.dataframe(
+        paths,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "path": "Path",
+            "conversions": st.column_config.NumberColumn("Conversions", format="%d"),
+            "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
+            "non_converting_journeys": st.column_config.NumberColumn("Non-converting journeys", format="%d"),
+            "conversion_rate": st.column_config.NumberColumn("Conversion rate", format="percent"),
+            "average_touchpoints": st.column_config.NumberColumn("Touchpoints (avg)", format="%.1f"),
+            "average_days_to_conversion": st.column_config.NumberColumn("Days to conversion (avg)", format="%.1f"),
+        },
+    )
+    _download("Download top paths (CSV)", paths, "top_paths.csv")
+    lengths = data.path_lengths(filters)
+    if not lengths.empty:
+        cols = st.columns(2)
+        for col, measure, title in (
+            (cols[0], "touchpoints", "Touchpoints per conversion"),
+            (cols[1], "days_to_conversion", "Days from first touch to conversion"),
+        ):
+            counts = lengths.groupby(measure, as_index=False)["conversions"].sum()
+            col.altair_chart(
+                alt.Chart(counts)
+                .mark_bar()
+                .encode(
+                    x=alt.X(f"{measure}:O", title=title),
+                    y=alt.Y("conversions:Q", title="Conversions"),
+                    tooltip=[measure, alt.Tooltip("conversions:Q", format=",")],
+                ),
+                width="stretch",
+            )
+    positions = position_shares(data.path_positions(filters))
+    if not positions.empty:
+        st.caption(
+            "Where each channel sits in the paths of these dates: early (the first quarter of a path), middle,"
+            " late (the last quarter: the closers), as GA4's attribution paths report splits them."
+        )
+        chart = (
+            alt.Chart(labelled(positions))
+            .mark_bar()
+            .encode(
+                x=alt.X("share:Q", title="Share of the channel's touchpoints", axis=alt.Axis(format="%"), stack="zero"),
+                y=alt.Y("channel_group:N", title=None, sort=None, axis=alt.Axis(labelLimit=0)),
+                color=alt.Color("position:N", title="Position", sort=["early", "middle", "late"]),
+                order=alt.Order("position_order:Q"),
+                tooltip=[
+                    "channel_group",
+                    "position",
+                    alt.Tooltip("touchpoints:Q", format=","),
+                    alt.Tooltip("share:Q", format=".1%"),
+                ],
+            )
+            .transform_calculate(position_order="indexof(['early', 'middle', 'late'], datum.position)")
+        )
+        st.altair_chart(chart, width="stretch")
+        _download("Download path positions (CSV)", positions, "path_positions.csv")
 
 
 def _provisional(data: DashboardData, filters: Filters) -> None:

@@ -149,6 +149,33 @@ class DashboardData:
             " order by case when removal_effect is null then 1 else 0 end, share desc, channel_group"
         )
 
+    def top_paths(self, limit: int = 10) -> pd.DataFrame:
+        """The paths with most conversions over the whole history (mart_path_summary), with the journeys
+        that followed them without converting and the conversion rate."""
+        return self._frame(
+            "select path, conversions, revenue, non_converting_journeys, conversion_rate, average_touchpoints,"
+            " average_days_to_conversion from {mart_path_summary}"
+            f" where conversions > 0 order by conversions desc, revenue desc, path limit {int(limit)}"
+        )
+
+    def path_lengths(self, filters: Filters) -> pd.DataFrame:
+        """Conversions of the filters' days by touchpoints and by days to conversion (every channel: a path
+        spans several), unattributed conversions left out (no path)."""
+        return self._frame(
+            "select touchpoints, days_to_conversion, count(*) as conversions from {mart_conversion_paths}"
+            f" where touchpoints > 0 and {_days(filters, 'conversion_date')}"
+            " group by touchpoints, days_to_conversion"
+        )
+
+    def path_positions(self, filters: Filters) -> pd.DataFrame:
+        """Per channel, its touchpoints early, in the middle and late in the paths of the filters' days."""
+        every_model = replace(filters, models=())
+        return self._frame(
+            "select channel_group, sum(early_touchpoints) as early, sum(middle_touchpoints) as middle,"
+            " sum(late_touchpoints) as late from {mart_path_positions}"
+            f" where {_where(every_model, models=False)} group by channel_group"
+        )
+
     def live_events(self, limit: int = 50) -> pd.DataFrame:
         return self._frame(
             "select event_at, event_name, user_pseudo_id, source, medium, campaign, purchase_revenue, country,"
@@ -314,6 +341,21 @@ def roas_by_model(performance: pd.DataFrame, models: Iterable[str]) -> pd.DataFr
         ["spend", "conversions", "revenue"]
     ].sum()
     return ratios(sums[sums["spend"] > 0])[columns].reset_index(drop=True)
+
+
+def position_shares(positions: pd.DataFrame) -> pd.DataFrame:
+    """Long: per channel and position (early, middle, late), its touchpoints and their share of the
+    channel's touchpoints; channels that close most first."""
+    columns = ["channel_group", "position", "touchpoints", "share"]
+    if positions.empty:
+        return pd.DataFrame(columns=columns)
+    long = positions.melt(id_vars="channel_group", var_name="position", value_name="touchpoints")
+    long["touchpoints"] = long["touchpoints"].astype(float)
+    long["share"] = long["touchpoints"] / long.groupby("channel_group")["touchpoints"].transform("sum")
+    closing = long[long["position"] == "late"].set_index("channel_group")["share"]
+    order = {channel: rank for rank, channel in enumerate(closing.sort_values(ascending=False).index)}
+    long["rank"] = long["channel_group"].map(order)
+    return long.sort_values(["rank", "position"]).drop(columns="rank")[columns].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

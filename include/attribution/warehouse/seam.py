@@ -99,6 +99,9 @@ SERVED_RELATIONS = (
     "mart_channel_performance",
     "mart_unmatched_spend",
     "mart_ga4_export_freshness",
+    "mart_conversion_paths",
+    "mart_path_summary",
+    "mart_path_positions",
 )
 """What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
 serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""

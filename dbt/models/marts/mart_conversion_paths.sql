@@ -1,0 +1,93 @@
+-- Each conversion's path (docs/paths.md): the channel groups of its touchpoints in order (int_touchpoints:
+-- the user's sessions in the lookback, var lookback_days, the converting session included), joined by
+-- ' > '; with var path_collapse_repeats, consecutive repeats of a channel count once in the path (the
+-- touchpoint count stays every session's). Touchpoints, days from the first touch to the conversion,
+-- the revenue. A conversion without a session to credit has the path '(unattributed)', no touchpoint.
+
+{%- set collapse = var('path_collapse_repeats') | string | lower == 'true' %}
+
+with
+
+touchpoints as (
+
+    select * from {{ ref('int_touchpoints') }}
+
+),
+
+steps as (
+
+    select
+        conversion_id,
+        touchpoint_number,
+        channel_group,
+        lag(channel_group) over (partition by conversion_id order by touchpoint_number) as previous_channel_group
+
+    from touchpoints
+
+    where ga_session_id is not null
+
+),
+
+paths as (
+
+    select
+        conversion_id,
+        {{ dbt.listagg('channel_group', "' > '", 'order by touchpoint_number') }} as path  -- noqa: RF04
+
+    from steps
+
+    {%- if collapse %}
+
+        where previous_channel_group is null or channel_group <> previous_channel_group
+    {%- endif %}
+
+    group by conversion_id
+
+),
+
+conversions as (
+
+    select
+        conversion_id,
+        conversion_date,
+        converted_at,
+        max(revenue) as revenue,
+        max(case when ga_session_id is not null then touchpoint_count else 0 end) as touchpoints,
+        min(touched_at_micros) as first_touched_at_micros,
+        max(converted_at_micros) as converted_at_micros,
+        max(case when touchpoint_number = 1 then channel_group end) as first_channel_group,
+        max(case when touchpoint_number = touchpoint_count then channel_group end) as last_channel_group,
+        max(case when is_provisional then 1 else 0 end) = 1 as is_provisional
+
+    from touchpoints
+
+    group by conversion_id, conversion_date, converted_at
+
+),
+
+conversion_paths as (
+
+    select
+        conversions.conversion_id,
+        conversions.conversion_date,
+        conversions.converted_at,
+        coalesce(paths.path, '(unattributed)') as path,  -- noqa: RF04
+        conversions.touchpoints,
+        -- Whole days, 24 hours each, from the first touchpoint's session start to the conversion.
+        cast(
+            floor((conversions.converted_at_micros - conversions.first_touched_at_micros) / 86400000000.0)
+            as {{ dbt.type_bigint() }}
+        ) as days_to_conversion,
+        conversions.first_channel_group,
+        conversions.last_channel_group,
+        conversions.revenue,
+        conversions.is_provisional
+
+    from conversions
+
+    left join paths
+        on conversions.conversion_id = paths.conversion_id
+
+)
+
+select * from conversion_paths
