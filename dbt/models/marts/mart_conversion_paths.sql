@@ -4,11 +4,9 @@
 -- touchpoint count stays every session's). Touchpoints, days from the first touch to the conversion,
 -- the revenue. A conversion without a session to credit has the path '(unattributed)', no touchpoint.
 
-{%- set collapse = var('path_collapse_repeats') | string | lower == 'true' %}
-
 with
 
-touchpoints as (
+touchpoint_rows as (
 
     select * from {{ ref('int_touchpoints') }}
 
@@ -16,13 +14,7 @@ touchpoints as (
 
 steps as (
 
-    select
-        conversion_id,
-        touchpoint_number,
-        channel_group,
-        lag(channel_group) over (partition by conversion_id order by touchpoint_number) as previous_channel_group
-
-    from touchpoints
+    select * from touchpoint_rows
 
     where ga_session_id is not null
 
@@ -30,18 +22,7 @@ steps as (
 
 paths as (
 
-    select
-        conversion_id,
-        {{ dbt.listagg('channel_group', "' > '", 'order by touchpoint_number') }} as path  -- noqa: RF04
-
-    from steps
-
-    {%- if collapse %}
-
-        where previous_channel_group is null or channel_group <> previous_channel_group
-    {%- endif %}
-
-    group by conversion_id
+    {{ channel_path('steps', 'conversion_id', 'touchpoint_number') }}
 
 ),
 
@@ -59,7 +40,7 @@ conversions as (
         max(case when touchpoint_number = touchpoint_count then channel_group end) as last_channel_group,
         max(case when is_provisional then 1 else 0 end) = 1 as is_provisional
 
-    from touchpoints
+    from touchpoint_rows
 
     group by conversion_id, conversion_date, converted_at
 

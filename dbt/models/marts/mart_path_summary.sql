@@ -3,8 +3,6 @@
 -- within the lookback), and the conversion rate, conversions / (conversions + non-converting
 -- journeys). Over the whole history, like the data-driven model that reads the same paths.
 
-{%- set collapse = var('path_collapse_repeats') | string | lower == 'true' %}
-
 with
 
 conversion_paths as (
@@ -24,8 +22,7 @@ non_converting_steps as (
     select
         path_id,
         transition_number,
-        to_state as channel_group,
-        lag(to_state) over (partition by path_id order by transition_number) as previous_channel_group
+        to_state as channel_group
 
     from channel_paths
 
@@ -35,18 +32,7 @@ non_converting_steps as (
 
 non_converting as (
 
-    select
-        path_id,
-        {{ dbt.listagg('channel_group', "' > '", 'order by transition_number') }} as path  -- noqa: RF04
-
-    from non_converting_steps
-
-    {%- if collapse %}
-
-        where previous_channel_group is null or channel_group <> previous_channel_group
-    {%- endif %}
-
-    group by path_id
+    {{ channel_path('non_converting_steps', 'path_id', 'transition_number') }}
 
 ),
 
