@@ -125,7 +125,7 @@ test-fast: lint  ## Lint and the tests that need no dbt, Airflow, emulator, brow
 pytest: setup $(EMULATOR_VENV)/.synced test-packages
 	$(VENV)/bin/pytest --numprocesses $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
-test: lint pytest  ## Lint, then every test but the compose stack's (about 12 minutes)
+test: lint pytest  ## Lint, then every test but the compose stack's (about 13 minutes)
 
 test-compose: setup test-packages compose-packages  ## Build the image, run docker-compose.yaml in a Docker engine of its own (stand-in base images)
 	$(VENV)/bin/pytest -m compose --capture=tee-sys tests/docker
