@@ -5,9 +5,8 @@ click (organic, referral, email and direct traffic is free). The platforms keep 
 clicks per day and key (a small JSON file beside the warehouse) and, after each batch, land one cost
 file with the totals so far of every day the batch touched, in the cost contract's shape
 (docs/spend.md): the later file replaces the earlier figures, as a platform's restated daily report
-does. One more
-campaign's ads reach the site without UTM tags, so its spend matches no traffic: the demo's unmatched
-spend, a share of each day's paid spend.
+does. One more campaign's ads reach the site without UTM tags, so its spend matches no traffic: the
+demo's unmatched spend, a share of each day's paid spend.
 """
 
 from __future__ import annotations
