@@ -70,8 +70,8 @@ MART_COLUMNS = {
     "mart_channel_performance": "performance_date, attribution_model, channel_group, source, medium, campaign, spend,"
     " clicks, impressions, conversions, revenue, roas, cpa",
     "mart_unmatched_spend": "spend_date, source, medium, campaign, campaign_id, spend, clicks, impressions, reason",
-    "mart_conversion_paths": "conversion_id, conversion_date, path, touchpoints, days_to_conversion,"
-    " first_channel_group, last_channel_group, revenue",
+    "mart_conversion_paths": "conversion_id, conversion_date, path, touchpoints, other_device_touchpoints,"
+    " days_to_conversion, first_channel_group, last_channel_group, revenue",
     "mart_path_summary": "path, conversions, revenue, non_converting_journeys, conversion_rate, average_touchpoints,"
     " average_days_to_conversion",
     "mart_path_positions": "conversion_date, channel_group, early_touchpoints, middle_touchpoints, late_touchpoints",
@@ -190,6 +190,7 @@ class BigQueryPipeline:
     first_new_day: object = None  # the first event day of the batch loaded before that build
     dashboards: dict[str, dict] = field(default_factory=dict)  # target -> dashboard_figures
     intraday: dict[str, dict] = field(default_factory=dict)  # point -> first_clicks of the streamed day
+    link: dict = field(default_factory=dict)  # the conversion a late login linked to another device
 
 
 def _land(landing: Path, files: dict[str, bytes]) -> None:
@@ -218,9 +219,11 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
             "ATTRIBUTION_GA4_TABLE": "events_fixture",  # the emulator has no wildcard tables
             "ATTRIBUTION_GOOGLE_ADS_DATASET": f"{PROJECT}.{GOOGLE_ADS_DATASET}",
             "ATTRIBUTION_GOOGLE_ADS_CUSTOMER_IDS": CUSTOMER,
+            "ATTRIBUTION_REPORTING_IDENTITY": "blended",  # the stricter identity: journeys move (docs/identity.md)
         }
         twin_env = {"ATTRIBUTION_DUCKDB_PATH": str(tmp / "duck" / "w.duckdb"),
-                    "ATTRIBUTION_LANDING_DIR": str(tmp / "duck" / "landing")}  # fmt: skip
+                    "ATTRIBUTION_LANDING_DIR": str(tmp / "duck" / "landing"),
+                    "ATTRIBUTION_REPORTING_IDENTITY": "blended"}  # fmt: skip
         events = list(generate_events(300, seed=3, end=END - timedelta(hours=1)))
         current = current_export_rows(END)
         pipeline = BigQueryPipeline(load_settings(env), load_settings(twin_env), [export_row(e) for e in events])
@@ -281,7 +284,27 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
 
         recorder.phase = "loader"
         later = write_batch(tmp / "gen", 400, seed=6, end=END + timedelta(minutes=5))
-        both({later.name: later.read_bytes()})
+        # A late login links a converting device to another one with an earlier session: the
+        # conversion's journey gains that device's sessions on the incremental build.
+        [link] = connect(twin).query("""
+            select conversions.conversion_id, conversions.user_pseudo_id as converting,
+                conversions.ga_session_id as converting_session, conversions.converted_at_micros as converting_at,
+                sessions.user_pseudo_id as other, sessions.ga_session_id as other_session,
+                sessions.session_start_micros + 1 as other_at
+            from int_conversions as conversions
+            inner join int_sessions as sessions
+                on sessions.user_pseudo_id <> conversions.user_pseudo_id
+                and sessions.session_start_micros between conversions.converted_at_micros - 2505600000000
+                    and conversions.converted_at_micros - 60000000
+            where conversions.user_pseudo_id not in (select user_pseudo_id from int_device_identities)
+                and sessions.user_pseudo_id not in (select user_pseudo_id from int_device_identities)
+            order by conversions.conversion_id, sessions.user_pseudo_id
+            limit 1""")
+        link_header = "event_id,event_timestamp,event_name,user_pseudo_id,ga_session_id,user_id"
+        logins = [f"link-{device},{link[device + '_at']},login,{link[device]},{link[device + '_session']},C-link"
+                  for device in ("converting", "other")]  # fmt: skip
+        pipeline.link = link
+        both({later.name: later.read_bytes(), "link.csv": ("\n".join([link_header, *logins]) + "\n").encode()})
         # Whether anything was loaded since the marts were last served (the load task asks): it was. The
         # emulator gives the credits view no modification time, so here the answer is "nothing published
         # yet"; either way the run builds, and the ledger's query goes through the analyzer.

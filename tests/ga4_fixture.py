@@ -53,6 +53,7 @@ def export_row(event: dict) -> dict:
         if any(event.get(key) for key in ("source", "medium", "campaign"))
         else None,
         "session_traffic_source_last_click": None,
+        "user_id": event.get("user_id") or None,
     }
 
 

@@ -270,6 +270,11 @@ def test_parity_the_same_batches_and_ga4_history_give_the_same_marts_on_duckdb_a
     # The later batch, built incrementally on both: returning users change existing conversions, so
     # BigQuery's merges (and the rebuild MERGE of touchpoints and credits) ran for real.
     assert later["bigquery"] == later["duckdb"] != first["duckdb"]
+    # Blended identity on both: a late login linked a converting device to another device, whose
+    # session joined the conversion's journey on the incremental build, alike on both warehouses.
+    linked = [row for row in later["bigquery"]["mart_conversion_paths"] if row[0] == pipeline.link["conversion_id"]]
+    before = [row for row in first["bigquery"]["mart_conversion_paths"] if row[0] == pipeline.link["conversion_id"]]
+    assert [row[4] for row in before] == ["0"] and int(linked[0][4]) >= 1, "other_device_touchpoints"
     # The dashboard reads the marts on BigQuery and the serving snapshot on DuckDB: the same page.
     assert pipeline.dashboards["duckdb"]["totals"]["first_click"][0] > 0
     assert pipeline.dashboards["duckdb"]["spend by channel"] and pipeline.dashboards["duckdb"]["unmatched"]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pandas as pd
 import pytest
+import streamlit
 from conftest import click_figures_from_marts
 from streamlit.testing.v1 import AppTest
 
@@ -38,10 +39,14 @@ APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> dict[str, str]:
-    """A warehouse with two batches and the cost files of their paid clicks, built by dbt and published:
-    the environment that points at it."""
+    """A warehouse with two batches and the cost files of their paid clicks, built by dbt with the blended
+    reporting identity and published: the environment that points at it."""
     root = tmp_path_factory.mktemp("served")
-    env = {"ATTRIBUTION_DUCKDB_PATH": str(root / "w.duckdb"), "ATTRIBUTION_LANDING_DIR": str(root / "landing")}
+    env = {
+        "ATTRIBUTION_DUCKDB_PATH": str(root / "w.duckdb"),
+        "ATTRIBUTION_LANDING_DIR": str(root / "landing"),
+        "ATTRIBUTION_REPORTING_IDENTITY": "blended",
+    }
     settings = load_settings(env)
     end = datetime(2026, 11, 20, 12, tzinfo=UTC)
     for seed in (1, 2):
@@ -89,6 +94,40 @@ def test_first_and_last_click_figures_equal_the_marts(served, monkeypatch):
     assert "GA4's own attribution" not in [h.value for h in app.subheader], "synthetic events carry no GA4 attribution"
     live = app.dataframe[-1].value
     assert len(live) == 50 and live["event_at"].is_monotonic_decreasing
+
+
+@pytest.mark.dbt
+def test_no_user_id_is_served_or_downloadable(served, monkeypatch):
+    """The site's user_id stays in the raw tables: no served relation and no CSV download holds one, and
+    the share of conversions stitching moved is shown (docs/identity.md)."""
+    settings = load_settings(served)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        user_ids = {
+            u for (u,) in con.execute("select distinct user_id from raw.streamed_events where user_id <> ''").fetchall()
+        }
+    assert len(user_ids) > 50, "the generator logs users in"
+    with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
+        for (relation,) in con.execute("show tables").fetchall():
+            columns = con.execute(
+                "select column_name from information_schema.columns where table_name = ? and data_type = 'VARCHAR'",
+                [relation],
+            ).fetchall()
+            for (column,) in columns:
+                assert column != "user_id", relation
+                values = {v for (v,) in con.execute(f'select distinct "{column}" from {relation}').fetchall()}
+                assert not values & user_ids, f"{relation}.{column} holds user ids"
+        [(conversions, stitched)] = con.execute(
+            "select count(*), count(*) filter (where other_device_touchpoints > 0) from mart_conversion_paths"
+        ).fetchall()
+    assert 0 < stitched < conversions
+
+    downloads = []
+    monkeypatch.setattr(streamlit, "download_button", lambda label, data, **kw: downloads.append(data.decode()))
+    app = page(served, monkeypatch)
+    assert len(downloads) >= 8
+    assert not [text for text in downloads if "user_id" in text or any(user_id in text for user_id in user_ids)]
+    [moved] = [m.value for m in app.metric if m.label == "Conversions moved by stitching"]
+    assert moved == f"{stitched / conversions:.1%}"  # the page's dates are every day built
 
 
 @pytest.mark.dbt
@@ -348,9 +387,10 @@ def write_snapshot(
             select conversion_id, conversion_date, converted_at,
                    case when bool_and(ga_session_id is null) then '(unattributed)'
                         else string_agg(channel_group, ' > ' order by touched_at) end as path,
-                   count(ga_session_id) as touchpoints,
+                   count(ga_session_id) as touchpoints, 0 as other_device_touchpoints,
                    datediff('day', min(touched_at), converted_at) as days_to_conversion,
-                   null::varchar as first_channel_group, null::varchar as last_channel_group,
+                   null::varchar as first_channel_group, null::varchar as device_first_channel_group,
+                   null::varchar as last_channel_group,
                    max(revenue) as revenue, false as is_provisional
             from mart_attribution_credits where attribution_model = 'first_click'
             group by conversion_id, conversion_date, converted_at
@@ -386,10 +426,6 @@ def write_snapshot(
             select 'batch.csv' as file_name, 'abc' as checksum, now()::timestamp as loaded_at, 10 as rows_read,
                    10 as rows_loaded, 0 as rows_duplicate, 0 as rows_quarantined, 'loaded' as status,
                    null::varchar as error, date '2026-11-20' as first_event_date, 'events' as file_type
-        """)
-        con.execute("""
-            create table quarantined_rows (file_name varchar, line_number bigint, reason varchar,
-                raw_record varchar, quarantined_at timestamp, _batch_checksum varchar)
         """)
         con.execute("create table published as select now()::timestamp as published_at")
         missing = set(SERVED_RELATIONS) - {row[0] for row in con.execute("show tables").fetchall()}
@@ -535,6 +571,8 @@ def test_demo_summary_prints_whole_conversions_and_what_was_set_aside(chosen, ca
     assert "Spend $32.50, of which $12.50 (38.5%) matches no session." in out
     [email] = [line.split() for line in spend.splitlines() if line.startswith("Email")]
     assert email[-4:] == ["20.00", "0.00", "5.00", "2.50"], "spend, then ROAS: first click, last click, data-driven"
+    top_paths = out.split("top paths")[1].splitlines()[1:]
+    assert top_paths and top_paths[0].startswith(" 1. ") and "Reporting identity" not in out  # device identity
 
 
 def test_removal_effects_chart_the_channels_and_warn_when_conversions_are_few(chosen, monkeypatch):

@@ -68,7 +68,7 @@ def test_an_old_shape_history_table_is_upgraded_in_place_and_keeps_its_rows(sett
         current = _columns(con)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert _columns(con) == current
-        assert list(_columns(con))[-2:] == list(NEWER_COLUMNS)  # added at the end, in place
+        assert list(_columns(con))[-3:] == list(NEWER_COLUMNS)  # added at the end, in place
         assert con.execute("""
             select event_name, user_pseudo_id, ecommerce, collected_traffic_source, session_traffic_source_last_click
             from raw.ga4_events

@@ -3,10 +3,13 @@
 The batches are adversarial: exact duplicates, late events that move a session's start and source,
 a purchase resent earlier under its transaction_id, a transaction_id claimed earlier by another user,
 a journey across midnight, and a late event that pushes a session out of the lookback window (its
-touchpoint must disappear).
+touchpoint must disappear). The warehouse reports with the blended identity (docs/identity.md), the
+stricter case: a device's user id arriving in a later batch, a late batch linking two devices, and a
+device that changes user, each move whole journeys.
 """
 
 import csv
+import hashlib
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -31,6 +34,7 @@ DAY = 86_400 * MICROS
 RELATIONS = (
     "int_sessions",
     "int_conversions",
+    "int_device_identities",
     "int_touchpoints",
     "int_rule_based_credits",
     "int_channel_paths",
@@ -46,6 +50,9 @@ RELATIONS = (
     "mart_path_positions",
 )
 WATERMARK = "_events_loaded_at"  # bookkeeping: when a row was last rebuilt, not what it says
+# A full rebuild knows only the journeys devices are in now; incremental builds also keep those left.
+WHERE = {"int_device_identities": "where is_current"}
+IDENTITY = {"ATTRIBUTION_REPORTING_IDENTITY": "blended"}
 
 
 def micros(when: datetime) -> int:
@@ -53,7 +60,7 @@ def micros(when: datetime) -> int:
 
 
 def build(settings: Settings, *args: str) -> None:
-    env = {**os.environ, "ATTRIBUTION_DUCKDB_PATH": str(settings.warehouse_path)}
+    env = {**os.environ, **IDENTITY, "ATTRIBUTION_DUCKDB_PATH": str(settings.warehouse_path)}
     assert run_dbt(["build", "--exclude", "resource_type:unit_test", *args], environ=env) == 0
 
 
@@ -69,7 +76,7 @@ def contents(warehouse: Path) -> dict[str, list[tuple]]:
                 ).fetchall()
                 if name != WATERMARK
             ]
-            rows = con.execute(f"select {', '.join(columns)} from {relation}").fetchall()
+            rows = con.execute(f"select {', '.join(columns)} from {relation} {WHERE.get(relation, '')}").fetchall()
             result[relation] = sorted(
                 (tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows), key=repr
             )
@@ -102,6 +109,18 @@ def event(event_id: str, user: str, session: int, at: int, name: str = "page_vie
     } | fields  # fmt: skip
 
 
+def touchpoints(settings: Settings, conversion_id: str) -> list[tuple]:
+    return query(
+        settings,
+        "select journey_key, session_user_pseudo_id, channel_group from int_touchpoints"
+        f" where conversion_id = '{conversion_id}' order by touchpoint_number",
+    )
+
+
+def user_key(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()
+
+
 def query(settings: Settings, sql: str) -> list[tuple]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return con.execute(sql).fetchall()
@@ -121,11 +140,33 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
         event("z3", "edge-user", micros(END) // MICROS, micros(END) + 1, "purchase", transaction_id="TZ",
               purchase_revenue="10"),
     ])  # fmt: skip
+    # One person's devices, not linked yet: an email visit on the phone, a direct purchase on the
+    # laptop; the tablet buys logged in as another customer.
+    phone, laptop, tablet = (
+        micros(END - timedelta(days=3)),
+        micros(END - timedelta(days=1)),
+        micros(END - timedelta(days=2)),
+    )
+    land(settings, "devices.csv", [
+        event("p1", "phone", phone // MICROS, phone, "session_start", source="newsletter", medium="email"),
+        event("l1", "laptop", laptop // MICROS, laptop, "session_start"),
+        event("l2", "laptop", laptop // MICROS, laptop + MICROS, "purchase", transaction_id="TD",
+              purchase_revenue="80"),
+        event("t1", "tablet", tablet // MICROS, tablet, "session_start", source="google", medium="cpc",
+              user_id="customer-9"),
+        event("t2", "tablet", tablet // MICROS, tablet + MICROS, "purchase", transaction_id="TT",
+              purchase_revenue="30", user_id="customer-9"),
+        event("t4", "tablet", tablet // MICROS + 3_600, tablet + 3_600 * MICROS, "session_start", source="bing",
+              medium="organic", user_id="customer-9"),
+    ])  # fmt: skip
     load_pending(settings, connect(settings))
     build(settings)
     first = assert_equals_full_refresh(settings, tmp_path, 1)
     edge = query(settings, "select touchpoint_count from int_touchpoints where conversion_id = 'TZ'")
     assert edge == [(2,), (2,)]
+    assert touchpoints(settings, "TD") == [("laptop", "laptop", "Direct")]
+    left_later = f"select count(*) from int_channel_paths where journey_key = '{user_key('customer-9')}'"
+    assert query(settings, left_later) == [(4,)]  # TT's path, and the tablet's visit after it
 
     # Run 2: adversarial events for users already in the warehouse.
     [(user, session, start, source)] = query(
@@ -163,6 +204,8 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
         event("night-1", "night-user", midnight // MICROS, midnight, "session_start", source="bing", medium="cpc"),
         event("night-2", "night-user", midnight // MICROS, midnight + 60 * MICROS, "purchase",
               transaction_id="TN", purchase_revenue="5"),
+        # the laptop's user id arrives a batch later: its journey becomes customer-7's
+        event("l3", "laptop", laptop // MICROS, laptop + 2 * MICROS, "login", user_id="customer-7"),
     ])  # fmt: skip
     load_pending(settings, connect(settings))
     build(settings)
@@ -175,6 +218,7 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
     assert query(settings, "select conversion_date from int_conversions where conversion_id = 'TN'") == [
         ((END.replace(hour=0) + timedelta(seconds=30)).date(),)
     ]
+    assert touchpoints(settings, "TD") == [(user_key("customer-7"), "laptop", "Direct")]
 
     # Run 3: a late event that starts the edge user's first session 2 days earlier:
     # the session leaves the conversion's 30-day lookback and its touchpoint must disappear.
@@ -191,12 +235,28 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
         event("z0", "edge-user", early // MICROS, early - 2 * DAY),
         event("copycat-1", "night-user", midnight // MICROS, ordered + 60 * MICROS, "purchase",
               transaction_id=order, purchase_revenue="1"),
+        # a late batch links the phone to the laptop: the email visit opens the laptop's purchase
+        event("p2", "phone", phone // MICROS, phone + MICROS, "login", user_id="customer-7"),
+        # the tablet logs in as customer-7 later: it leaves customer-9, whose journey is left empty
+        event("t3", "tablet", laptop // MICROS, laptop + 60 * MICROS, "session_start", user_id="customer-7"),
     ])  # fmt: skip
     load_pending(settings, connect(settings))
     build(settings)
     assert_equals_full_refresh(settings, tmp_path, 3)
     assert query(settings, "select touchpoint_count from int_touchpoints where conversion_id = 'TZ'") == [(1,)]
     assert query(settings, f"select user_pseudo_id from int_conversions where conversion_id = '{order}'") == [(owner,)]
+    person = user_key("customer-7")
+    assert touchpoints(settings, "TD") == [
+        (person, "phone", "Email"), (person, "tablet", "Paid Search"), (person, "tablet", "Organic Search"),
+        (person, "laptop", "Direct")
+    ]  # fmt: skip
+    assert (
+        query(settings, f"select journey_key from int_channel_paths where journey_key = '{user_key('customer-9')}'")
+        == []
+    )
+    assert query(
+        settings, "select count(*) from int_channel_paths where journey_key in ('phone', 'laptop', 'tablet')"
+    ) == [(0,)]
 
     # Run 4: another generated batch; its returning users come back with new sessions. Its ledger row
     # lacks first_event_date, as rows written before that column do: the new events are found anyway.

@@ -31,8 +31,12 @@ def row(
     source: str = "",
     transaction: str = "",
     revenue: str = "",
+    user_id: str = "",
 ) -> str:
-    return f"{event_id},{ts},{name},{user},{session},{source},,,{transaction},{revenue},https://x.test/,desktop,France"
+    return (
+        f"{event_id},{ts},{name},{user},{session},{user_id},{source},,,{transaction},{revenue},https://x.test/,desktop,"
+        "France"
+    )
 
 
 def land(settings: Settings, name: str, text: str | bytes) -> Path:
@@ -120,7 +124,7 @@ def test_bad_rows_are_quarantined_with_reason_and_line_the_rest_loads(settings: 
         HEADER,
         row("ok1"),
         row("bad-ts", ts="17e14"),  # 3
-        '"ok2",' + str(TS) + ',page_view,u1,17636,google,"cpc, brand","multi\nline",,,,,',  # 4-5
+        '"ok2",' + str(TS) + ',page_view,u1,17636,,google,"cpc, brand","multi\nline",,,,,',  # 4-5
         row("old", ts=1_000_000),  # 6
         row("", name="page_view"),  # 7
         row("nouser", user=""),  # 8
@@ -131,10 +135,11 @@ def test_bad_rows_are_quarantined_with_reason_and_line_the_rest_loads(settings: 
         row("toomany") + ",extra",  # 13
         row("long", source="x" * 5000),  # 14
         row("ok3", name="purchase", transaction="T4", revenue="19.99"),  # 15
+        row("longuser", user_id="c" * 5000),  # 16
     ]
     land(settings, "mixed.csv", "\n".join(lines) + "\n")
     report = load(settings)["mixed.csv"]
-    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (13, 3, 10)
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (14, 3, 11)
     assert report.reconciles
     reasons = {r["line_number"]: r["reason"] for r in query(settings, "select * from raw.quarantined_rows")}
     assert reasons == {
@@ -146,8 +151,9 @@ def test_bad_rows_are_quarantined_with_reason_and_line_the_rest_loads(settings: 
         10: "purchase without transaction_id",
         11: "purchase_revenue is negative: -1",
         12: "purchase_revenue is not a decimal number: twelve",
-        13: "malformed CSV record: Expected Number of Columns: 13 Found: 14",
+        13: "malformed CSV record: Expected Number of Columns: 14 Found: 15",
         14: "source longer than 4096 characters",
+        16: "user_id longer than 4096 characters",
     }
     raw = query(settings, "select raw_record from raw.quarantined_rows where line_number = 13")[0]["raw_record"]
     assert raw == row("toomany") + ",extra"
@@ -302,3 +308,15 @@ def test_quarantined_rows_are_exported_fixed_and_reprocessed(settings: Settings,
     assert events(settings) == 3
     reasons = query(settings, "select reason from raw.quarantined_rows where file_name = 'batch.requeued.csv'")
     assert reasons == [{"reason": "purchase without transaction_id"}]
+
+
+def test_user_id_is_an_optional_column(settings: Settings):
+    """A logged-in user's id loads as sent; a file written without the column loads as before."""
+    land(settings, "with.csv", "\n".join([HEADER, row("a", user_id="C-7"), row("b")]) + "\n")
+    without = HEADER.replace(",user_id", "")
+    land(settings, "without.csv", f"{without}\nc,{TS},page_view,u2,17636,,,,,,,,\n")
+    reports = load(settings)
+    assert [reports[name].rows_loaded for name in ("with.csv", "without.csv")] == [2, 1]
+    assert reports["without.csv"].error is None, "no column is missing or unknown"
+    loaded = query(settings, "select event_id, user_id from raw.streamed_events order by event_id")
+    assert [(r["event_id"], r["user_id"]) for r in loaded] == [("a", "C-7"), ("b", None), ("c", None)]

@@ -6,9 +6,13 @@
       on BigQuery only the partitions those events can be in (first_new_event_date).
     - The models after them read only their inputs' rows rebuilt after their own watermark. -#}
 
-{#- SQL expression: this model's watermark (epoch for an empty table). -#}
-{% macro watermark() -%}
-    (select coalesce(max(_events_loaded_at), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})) from {{ this }})
+{#- SQL expression: this model's watermark (epoch for an empty table, and on a full build). -#}
+{% macro watermark(incremental=true) -%}
+    {%- if incremental -%}
+        (select coalesce(max(_events_loaded_at), cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})) from {{ this }})
+    {%- else -%}
+        cast('1970-01-01 00:00:00' as {{ dbt.type_timestamp() }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- SQL condition on int_events rows: loaded after the watermark (every row on a full build). On an
@@ -122,6 +126,16 @@
 {% macro removed_since_watermark(incremental) -%}
     (select * from {{ ref('int_removed_events') }} where {{ 'loaded_at > ' ~ watermark() if incremental else 'false' }})
 {%- endmacro %}
+
+{#- Compile time: whether events were removed from the GA4 export since this model's watermark (a
+    query of the small view int_removed_events); false while parsing and in dbt unit tests. -#}
+{% macro removed_since_watermark_exist() %}
+    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set removed = run_query('select count(*) from ' ~ removed_since_watermark(true) ~ ' as removed') -%}
+    {{- return(removed.columns[0].values()[0] > 0) -}}
+{% endmacro %}
 
 {#- pre_hook of an incremental model: delete its rows that rest on events removed from the GA4 export
     since its watermark (the handover of a day from intraday to daily data); the build then rebuilds

@@ -35,14 +35,18 @@ SCHEMA: tuple = (
             "campaign_id", "campaign_name", "source", "medium", "default_channel_group",
             "primary_channel_group"))),
     )),
+    # The site's own user id, set when the user is logged in (every export has it, null without one;
+    # extracts such as the public sample's leave it out).
+    ("user_id", "string"),
 )
 # fmt: on
 """Columns, nesting and types: a field is a scalar type name, a tuple of fields (a struct) or a
 one-element list of a struct (a repeated struct). Structs hold the subset of the export's fields the pipeline
 reads; exports older than a column lack it, and ``stg_ga4_events`` reads what is there."""
 
-NEWER_COLUMNS = ("collected_traffic_source", "session_traffic_source_last_click")
-"""Top-level columns later exports added: an embedded table created before them gains them in place."""
+NEWER_COLUMNS = ("collected_traffic_source", "session_traffic_source_last_click", "user_id")
+"""Top-level columns an older table may lack (later exports added the first two; this project's embedded
+table added ``user_id`` later): an embedded table created before them gains them in place."""
 
 REQUIRED_COLUMNS = ("event_date", "event_timestamp", "event_name", "event_params", "user_pseudo_id")
 """Columns every export has and a seed file must have: without them its rows are no events at all."""

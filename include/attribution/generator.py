@@ -3,7 +3,9 @@
 A *journey* is one user's sessions over up to four weeks, ending inside the batch window: earlier
 sessions arrive late (as GA4 events do), so every batch exercises multi-touch attribution. Users
 come back across batches (a returning pool shared by every seed), some buy more than once, and a
-few purchases are sent twice under the same transaction_id, as GA4 tags do.
+few purchases are sent twice under the same transaction_id, as GA4 tags do. Some users log in (the
+site's ``user_id``), and some of those finish their journey on a second device: under the blended
+reporting identity that journey is one person's again (docs/identity.md).
 
 Deterministic: the same seed, end and size give the same events, byte for byte.
 
@@ -77,6 +79,11 @@ MAX_JOURNEY_DAYS = 28
 """Journeys stay inside the default 30-day lookback."""
 DUPLICATE_PURCHASE_RATE = 0.02
 """GA4 tags sometimes send a purchase twice; the second copy has its own event_id."""
+LOGIN_SHARE = 0.3
+"""Share of journeys whose user logs in: the events of the last session on each device carry a user_id."""
+SECOND_DEVICE_SHARE = 0.4
+"""Share of logged-in journeys of two or more sessions whose last session is on a second device (a
+new user_pseudo_id, another device category), logged in as the same user: about 7 % of journeys."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,8 @@ class JourneyModel:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        # Logins and second devices draw from their own stream: the journeys are the same with them or not.
+        self.identity_rng = random.Random(f"identity-{seed}")
 
     def _event_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -109,8 +118,10 @@ class JourneyModel:
     def journey(self, last_session_start: int) -> Iterator[dict]:
         """Events of one journey whose last session starts at ``last_session_start`` (micros)."""
         rng = self.rng
+        customer = f"C{self.identity_rng.randrange(10**9):09d}"  # the site's customer key, if they log in
         if rng.random() < RETURNING_SHARE:
-            user = _returning_user(rng.randrange(RETURNING_POOL))
+            index = rng.randrange(RETURNING_POOL)
+            user, customer = _returning_user(index), f"R{index:09d}"
         else:
             first_seen = last_session_start // MICROS - rng.randrange(0, 86_400 * MAX_JOURNEY_DAYS)
             user = f"{rng.randrange(1_000_000_000, 9_999_999_999)}.{first_seen}"
@@ -130,12 +141,30 @@ class JourneyModel:
 
         converts = rng.random() < 0.02 + 0.015 * (n_sessions - 1)
         buys_early = converts and n_sessions >= 3 and rng.random() < 0.2
+        devices = self._devices(user, device, n_sessions, starts[-1])
         for number, start in enumerate(starts):
             channel = _channel(rng, CHANNEL_MIX if number == 0 else RETURN_MIX)
             purchase = (converts and number == n_sessions - 1) or (buys_early and number == n_sessions // 2)
-            yield from self._session(user, start, channel, purchase, device, country)
+            session_user, session_device, logged_in = devices[number]
+            user_id = customer if logged_in else ""
+            yield from self._session(session_user, start, channel, purchase, session_device, country, user_id)
 
-    def _session(self, user: str, start: int, channel: _Channel, purchase: bool, device: str, country: str):
+    def _devices(self, user: str, device: str, n_sessions: int, last_start: int) -> list[tuple[str, str, bool]]:
+        """(user_pseudo_id, device category, logged in) of each session of a journey."""
+        draw = self.identity_rng
+        logs_in = draw.random() < LOGIN_SHARE
+        second = logs_in and n_sessions >= 2 and draw.random() < SECOND_DEVICE_SHARE
+        sessions = [(user, device, logs_in and number == n_sessions - 1) for number in range(n_sessions)]
+        if second:
+            other = draw.choice([d for d, _ in DEVICES if d != device])
+            second_user = f"{draw.randrange(1_000_000_000, 9_999_999_999)}.{last_start // MICROS}"
+            sessions[-2] = (user, device, True)  # the last session on the first device is logged in too
+            sessions[-1] = (second_user, other, True)
+        return sessions
+
+    def _session(
+        self, user: str, start: int, channel: _Channel, purchase: bool, device: str, country: str, user_id: str
+    ):
         rng = self.rng
         session_id = start // MICROS  # GA4: the session's start in seconds
         names = ["session_start"] + ["page_view"] * (1 + min(int(rng.expovariate(0.5)), 8))
@@ -159,6 +188,7 @@ class JourneyModel:
                 "event_name": name,
                 "user_pseudo_id": user,
                 "ga_session_id": session_id,
+                "user_id": user_id,
                 "source": channel.source if landing else "",
                 "medium": channel.medium if landing else "",
                 "campaign": channel.campaign if landing else "",

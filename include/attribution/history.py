@@ -84,7 +84,8 @@ def export_shape_sql(relation: str) -> str:
         {{'category': nullif(device_category, '')}} as device,
         {{'country': nullif(country, '')}} as geo,
         {_collected_traffic_source()} as collected_traffic_source,
-        null::{last_click} as session_traffic_source_last_click
+        null::{last_click} as session_traffic_source_last_click,
+        nullif(user_id, '') as user_id
     from {relation}
 """
 

@@ -157,6 +157,7 @@ EVENT_COLUMNS = (
     Column("event_name", "string", required=True),
     Column("user_pseudo_id", "string", required=True),
     Column("ga_session_id", "int64", required=True),
+    Column("user_id", "string"),  # the site's own customer key, when the user is logged in
     Column("source", "string"),
     Column("medium", "string"),
     Column("campaign", "string"),
@@ -175,6 +176,7 @@ STREAMED_EVENTS = RawTable(
     (*EVENT_COLUMNS, Column("event_date", "date", required=True), *_BATCH_COLUMNS),
     partition_by="event_date",
     cluster_by=("user_pseudo_id", "event_name"),
+    added_later=("user_id",),
 )
 
 EVENTS = FileContract(

@@ -33,6 +33,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,1023}$")
 _GA4_SOURCE = re.compile(r"^(?P<project>[a-z][a-z0-9.:-]{4,}[a-z0-9])\.(?P<dataset>[A-Za-z0-9_]{1,1024})$")
 _GA4_TABLE = re.compile(r"^[A-Za-z0-9_]{1,1023}\*?$")
 _GA4_INTRADAY = ("auto", "true", "false")
+_REPORTING_IDENTITIES = ("device", "blended")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 GA4_HISTORY_TABLE = "ga4_events"
 """The embedded warehouse's GA4-shaped history table, in the raw schema."""
@@ -120,6 +121,11 @@ class Settings:
         "ISO 4217 code of revenue and spend: a cost file's row in another currency is quarantined (GA4 revenue"
         " is read in USD unless the dbt var `ga4_revenue_field` says otherwise)",
     )
+    reporting_identity: str = _setting(
+        "device",
+        "whose journeys attribution follows: `device` (a browser or app instance, GA4's user_pseudo_id) or"
+        " `blended` (every device seen with the site's user_id is that user's, before and after the login)",
+    )
     google_ads_dataset: str | None = _setting(
         None,
         "`project.dataset` the Google Ads Data Transfer writes to: its daily campaign cost is read as spend"
@@ -175,6 +181,11 @@ class Settings:
             raise SettingsError(
                 f"{_env('reporting_currency')} must be an ISO 4217 code of three capital letters, got"
                 f" {self.reporting_currency!r}"
+            )
+        if self.reporting_identity not in _REPORTING_IDENTITIES:
+            raise SettingsError(
+                f"{_env('reporting_identity')} must be one of {', '.join(_REPORTING_IDENTITIES)}, got"
+                f" {self.reporting_identity!r}"
             )
         if self.google_ads_dataset and not re.fullmatch(
             r"[a-z][a-z0-9-]{4,61}[a-z0-9]\.\w{1,1024}", self.google_ads_dataset
@@ -291,6 +302,7 @@ class Settings:
             "ATTRIBUTION_GA4_IDENTIFIER": ga4_identifier,
             _env("unwanted_referrals"): self.unwanted_referrals,
             _env("ga4_intraday"): self.ga4_intraday.lower(),
+            _env("reporting_identity"): self.reporting_identity,
             # Unit tests prove the logic in CI; scheduled runs skip them.
             "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
         }

@@ -11,7 +11,8 @@ from attribution.settings import Settings, load_settings
 
 def summary(settings: Settings) -> dict:
     """Loaded events, conversions, rows set aside and unattributed conversions, first- vs last-click
-    conversions and revenue per channel, and per paid channel its spend and ROAS under three models."""
+    conversions and revenue per channel, per paid channel its spend and ROAS under three models, what
+    stitching devices changed (docs/identity.md) and the top paths. Figures only: no user id."""
     with duckdb.connect(str(settings.snapshot_path), read_only=True) as con:
         ledger = con.execute("""
             select count(*) as files, coalesce(sum(rows_loaded), 0) as loaded,
@@ -44,6 +45,15 @@ def summary(settings: Settings) -> dict:
             select reason, sum(events), sum(conversions) from mart_set_aside_events
             group by reason order by sum(events) desc, reason
         """).fetchall()
+        stitching = con.execute("""
+            select count(*) filter (other_device_touchpoints > 0),
+                   count(*) filter (first_channel_group <> device_first_channel_group)
+            from mart_conversion_paths
+        """).fetchone()
+        top_paths = con.execute("""
+            select path, conversions, revenue from mart_path_summary
+            where conversions > 0 order by conversions desc, revenue desc, path limit 5
+        """).fetchall()
         channels = con.execute("""
             select channel_group,
                    sum(conversions) filter (attribution_model = 'first_click') as first_conversions,
@@ -64,6 +74,9 @@ def summary(settings: Settings) -> dict:
         "unattributed": unattributed,
         "unattributed_revenue": float(unattributed_revenue),
         "set_aside": [{"reason": r, "events": int(e), "conversions": int(c)} for r, e, c in set_aside],
+        "stitched": stitching[0],
+        "first_click_moved": stitching[1],
+        "top_paths": [{"path": p, "conversions": c, "revenue": float(r)} for p, c, r in top_paths],
         "cost_files": cost_files[0],
         "cost_rows": cost_files[1],
         "unmatched_spend": float(unmatched),
@@ -114,6 +127,11 @@ def print_summary(settings: Settings) -> None:
         f"Set aside: {set_aside or 'none'}."
         f" Unattributed: {_count(s['unattributed'], 'conversion')} worth ${s['unattributed_revenue']:,.2f}.\n"
     )
+    if settings.reporting_identity == "blended":
+        print(
+            f"Reporting identity blended: {_count(s['stitched'], 'conversion')} with touchpoints on another"
+            f" device of the same user; {s['first_click_moved']:,} of them change first-click channel.\n"
+        )
     print(f"{'channel':<22}{'first-click conv':>17}{'revenue':>12}{'last-click conv':>17}{'revenue':>12}")
     for row in s["channels"]:
         print(
@@ -133,6 +151,10 @@ def print_summary(settings: Settings) -> None:
                 f"{row['channel_group']:<22}{row['spend']:>12,.2f}{roas['first_click']:>18.2f}"
                 f"{roas['last_click']:>12.2f}{roas['data_driven']:>13.2f}"
             )
+    if s["top_paths"]:
+        print(f"\n{'top paths':<63}{'conversions':>12}{'revenue':>12}")
+        for rank, row in enumerate(s["top_paths"], start=1):
+            print(f"{rank:>2}. {row['path'][:59]:<59}{row['conversions']:>12,}{row['revenue']:>12,.2f}")
 
 
 if __name__ == "__main__":

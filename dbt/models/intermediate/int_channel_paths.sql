@@ -2,8 +2,9 @@
 -- (start) → the channel groups of a path's sessions in order → (conversion) or (null).
 -- - Converting path: a conversion's touchpoints (int_touchpoints). A conversion without a session to
 --   credit ((unattributed): no user id, or no session in the lookback) has no path.
--- - Non-converting path: per user, the sessions that started after the user's last conversion (all of
---   them if none), within the lookback before the last of them.
+-- - Non-converting path: per journey (a device, or blended every device of one user: docs/identity.md),
+--   the sessions that started after the journey's last conversion (all of them if none), within the
+--   lookback before the last of them.
 
 {%- set lookback_micros = var('lookback_days') | int * 86400000000 %}
 
@@ -11,65 +12,48 @@
     config(
         materialized='incremental',
         on_schema_change='fail',
-        pre_hook="{{ forget_removed_events('user') }}",
-        **rebuild_rows_by('user_pseudo_id'),
+        pre_hook="{{ forget_left_journeys() }}",
+        **rebuild_rows_by('journey_key'),
     )
 }}
 
 with
 
--- Incremental: every path of the users whose sessions, conversions or touchpoints were rebuilt since
--- this model's last build, rebuilt whole (a new conversion turns a non-converting path into part of a
--- converting one).
+-- Incremental: every path of the journeys whose sessions, conversions, touchpoints or devices changed
+-- since this model's last build, rebuilt whole (a new conversion turns a non-converting path into part
+-- of a converting one). Journeys that may be left without a path were deleted before this build
+-- (pre_hook forget_left_journeys).
 rebuilt as (
 
+    select * from {{ rebuilt_journeys(watermark(is_incremental())) }} as journeys
+
+    union all
+
     select
-        user_pseudo_id,
+        journey_key,
         _events_loaded_at
 
     from {{ ref('int_touchpoints') }}
 
     where {{ rebuilt_since_watermark(is_incremental()) }}
 
-    union all
-
-    select
-        user_pseudo_id,
-        _events_loaded_at
-
-    from {{ ref('int_sessions') }}
-
-    where {{ rebuilt_since_watermark(is_incremental()) }}
-
-    union all
-
-    select
-        user_pseudo_id,
-        _events_loaded_at
-
-    from {{ ref('int_conversions') }}
-
-    where {{ rebuilt_since_watermark(is_incremental()) }}
-
-    union all
-
-    -- Users with events removed from the GA4 export: their paths were deleted before this build
-    -- (pre_hook) and are rebuilt from what remains.
-    select
-        user_pseudo_id,
-        loaded_at as _events_loaded_at
-
-    from {{ removed_since_watermark(is_incremental()) }} as removed
-
 ),
 
-rebuilt_users as (
+rebuilt_journeys as (
 
-    select distinct user_pseudo_id
+    select distinct journey_key
 
     from rebuilt
 
-    where user_pseudo_id is not null
+    where journey_key is not null
+
+),
+
+identities as (
+
+    select * from {{ ref('int_device_identities') }}
+
+    where is_current
 
 ),
 
@@ -77,7 +61,7 @@ converting_steps as (
 
     select
         touchpoints.conversion_id as path_id,
-        touchpoints.user_pseudo_id,
+        touchpoints.journey_key,
         true as is_converting,
         touchpoints.touchpoint_number as step_number,
         touchpoints.touchpoint_count as step_count,
@@ -85,44 +69,67 @@ converting_steps as (
 
     from {{ ref('int_touchpoints') }} as touchpoints
 
-    inner join rebuilt_users
-        on touchpoints.user_pseudo_id = rebuilt_users.user_pseudo_id
+    {% if is_incremental() -%}
+        inner join rebuilt_journeys
+            on touchpoints.journey_key = rebuilt_journeys.journey_key
+    {%- endif %}
 
     where touchpoints.ga_session_id is not null
+
+),
+
+sessions as (
+
+    select
+        sessions.*,
+        {{ journey_key('sessions.user_pseudo_id') }} as journey_key
+
+    from {{ ref('int_sessions') }} as sessions
+
+    left join identities
+        on sessions.user_pseudo_id = identities.user_pseudo_id
+
+    {% if is_incremental() -%}
+        where sessions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+    {%- endif %}
 
 ),
 
 last_conversions as (
 
     select
-        conversions.user_pseudo_id,
+        {{ journey_key('conversions.user_pseudo_id') }} as journey_key,
         max(conversions.converted_at_micros) as converted_at_micros
 
     from {{ ref('int_conversions') }} as conversions
 
-    inner join rebuilt_users
-        on conversions.user_pseudo_id = rebuilt_users.user_pseudo_id
+    left join identities
+        on conversions.user_pseudo_id = identities.user_pseudo_id
 
-    group by conversions.user_pseudo_id
+    where
+        conversions.user_pseudo_id is not null
+        {%- if is_incremental() %}
+            and conversions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+        {%- endif %}
+
+    group by {{ journey_key('conversions.user_pseudo_id') }}
 
 ),
 
 sessions_after_last_conversion as (
 
     select
+        sessions.journey_key,
         sessions.user_pseudo_id,
         sessions.ga_session_id,
         sessions.session_start_micros,
         sessions.channel_group,
-        max(sessions.session_start_micros) over (partition by sessions.user_pseudo_id) as last_start_micros
+        max(sessions.session_start_micros) over (partition by sessions.journey_key) as last_start_micros
 
-    from {{ ref('int_sessions') }} as sessions
-
-    inner join rebuilt_users
-        on sessions.user_pseudo_id = rebuilt_users.user_pseudo_id
+    from sessions
 
     left join last_conversions
-        on sessions.user_pseudo_id = last_conversions.user_pseudo_id
+        on sessions.journey_key = last_conversions.journey_key
 
     where
         last_conversions.converted_at_micros is null
@@ -141,14 +148,14 @@ non_converting_sessions as (
 non_converting_steps as (
 
     select
-        concat('(not converted) ', user_pseudo_id) as path_id,
-        user_pseudo_id,
+        concat('(not converted) ', journey_key) as path_id,
+        journey_key,
         false as is_converting,
         row_number() over (
-            partition by user_pseudo_id
-            order by session_start_micros, ga_session_id
+            partition by journey_key
+            order by session_start_micros, ga_session_id, user_pseudo_id
         ) as step_number,
-        count(*) over (partition by user_pseudo_id) as step_count,
+        count(*) over (partition by journey_key) as step_count,
         channel_group
 
     from non_converting_sessions
@@ -170,7 +177,7 @@ transitions as (
 
     select
         path_id,
-        user_pseudo_id,
+        journey_key,
         is_converting,
         step_number as transition_number,
         coalesce(
@@ -185,7 +192,7 @@ transitions as (
 
     select
         path_id,
-        user_pseudo_id,
+        journey_key,
         is_converting,
         step_count + 1 as transition_number,
         channel_group as from_state,

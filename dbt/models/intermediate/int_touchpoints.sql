@@ -1,6 +1,7 @@
--- Touchpoints link each conversion to the sessions that can earn its credit (README: attribution rules): the user's
--- sessions that started within [converted_at - lookback, converted_at], both ends included, to the
--- microsecond, plus the converting session always; numbered by session start, then ga_session_id.
+-- Touchpoints link each conversion to the sessions that can earn its credit (README: attribution rules): the
+-- sessions of its journey (the converting device's; blended, every device of its user: docs/identity.md)
+-- that started within [converted_at - lookback, converted_at], both ends included, to the microsecond,
+-- plus the converting session always; numbered by session start, then ga_session_id, then device.
 -- A conversion with no such session (no user id: consent mode; no session in the lookback) still
 -- counts: one touchpoint without a session, channel_group (unattributed), so every model credits it.
 
@@ -17,63 +18,63 @@
 
 with
 
--- Incremental: every conversion of the users whose conversions or sessions were rebuilt since this
--- model's last build, rebuilt whole (a touchpoint can leave the lookback window when a late event
--- moves a session's start or a conversion's time).
+-- Incremental: every conversion of the journeys changed since this model's last build, rebuilt whole
+-- (a touchpoint can leave the lookback window when a late event moves a session's start or a
+-- conversion's time; a device that logs in brings its sessions to its user's journey).
 rebuilt as (
 
-    select
-        user_pseudo_id,
-        _events_loaded_at
+    select * from {{ rebuilt_journeys(watermark(is_incremental())) }} as journeys
 
-    from {{ ref('int_conversions') }}
+),
 
-    where {{ rebuilt_since_watermark(is_incremental()) }}
+-- Used by incremental builds only.
+rebuilt_journeys as (  -- noqa: ST03
 
-    union all
+    select distinct journey_key from rebuilt
 
-    select
-        user_pseudo_id,
-        _events_loaded_at
+),
 
-    from {{ ref('int_sessions') }}
+identities as (
 
-    where {{ rebuilt_since_watermark(is_incremental()) }}
+    select * from {{ ref('int_device_identities') }}
 
-    union all
-
-    -- Users with events removed from the GA4 export: their rows were deleted before this build
-    -- (pre_hook), and a session that vanished leaves no row to rebuild.
-    select
-        user_pseudo_id,
-        loaded_at as _events_loaded_at
-
-    from {{ removed_since_watermark(is_incremental()) }} as removed
+    where is_current
 
 ),
 
 conversions as (
 
     select
-        *,
-        converted_at_micros - {{ lookback_micros }} as window_start_micros
+        conversions.*,
+        {{ journey_key('conversions.user_pseudo_id') }} as journey_key,
+        conversions.converted_at_micros - {{ lookback_micros }} as window_start_micros
 
-    from {{ ref('int_conversions') }}
+    from {{ ref('int_conversions') }} as conversions
+
+    left join identities
+        on conversions.user_pseudo_id = identities.user_pseudo_id
 
     {% if is_incremental() -%}
         where
-            user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
-            or (user_pseudo_id is null and {{ rebuilt_since_watermark(true) }})
+            conversions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+            or (conversions.user_pseudo_id is null and conversions.{{ rebuilt_since_watermark(true) }})
     {%- endif %}
 
 ),
 
 sessions as (
 
-    select * from {{ ref('int_sessions') }}
+    select
+        sessions.*,
+        {{ journey_key('sessions.user_pseudo_id') }} as journey_key
+
+    from {{ ref('int_sessions') }} as sessions
+
+    left join identities
+        on sessions.user_pseudo_id = identities.user_pseudo_id
 
     {% if is_incremental() -%}
-        where user_pseudo_id in (select rebuilt.user_pseudo_id from rebuilt)
+        where sessions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
     {%- endif %}
 
 ),
@@ -83,6 +84,8 @@ qualifying_sessions as (
     select
         conversions.conversion_id,
         conversions.user_pseudo_id,
+        conversions.journey_key,
+        sessions.user_pseudo_id as session_user_pseudo_id,
         conversions.revenue,
         conversions.converted_at_micros,
         conversions.converted_at,
@@ -101,9 +104,12 @@ qualifying_sessions as (
 
     left join sessions
         on
-            conversions.user_pseudo_id = sessions.user_pseudo_id
+            conversions.journey_key = sessions.journey_key
             and (
-                conversions.ga_session_id = sessions.ga_session_id
+                (
+                    conversions.user_pseudo_id = sessions.user_pseudo_id
+                    and conversions.ga_session_id = sessions.ga_session_id
+                )
                 or sessions.session_start_micros
                 between conversions.window_start_micros and conversions.converted_at_micros
             )
@@ -115,10 +121,12 @@ touchpoints as (
     select
         conversion_id,
         user_pseudo_id,
+        journey_key,
+        session_user_pseudo_id,
         ga_session_id,
         row_number() over (
             partition by conversion_id
-            order by touched_at_micros, ga_session_id
+            order by touched_at_micros, ga_session_id, session_user_pseudo_id
         ) as touchpoint_number,
         count(*) over (partition by conversion_id) as touchpoint_count,
         source,

@@ -1,8 +1,9 @@
--- GA4 export events flattened into the project's event shape (stg_streamed_events' columns, plus what
--- only an export has: click ids, ignore_referrer, the user's first-touch source on first_visit /
--- first_open, GA4's own session attribution). Every export row is here once, those without a user or
--- a session id too (int_sessions sets them aside, counted; their conversions still count). Newer export
--- fields are read where each table has them (ga4_export_has, decided at compile time).
+-- GA4 export events flattened into the project's event shape (stg_streamed_events' columns, the site's
+-- user_id hashed, plus what only an export has: click ids, ignore_referrer, the user's first-touch
+-- source on first_visit / first_open, GA4's own session attribution). Every export row is here once,
+-- those without a user or a session id too (int_sessions sets them aside, counted; their conversions
+-- still count). Newer export fields are read where each table has them (ga4_export_has, decided at
+-- compile time).
 -- Incremental: the first build reads every export day (from var ga4_first_day if set); later runs read
 -- only the last var ga4_reload_days days before the newest one already here, because GA4 rewrites
 -- recent daily tables for late hits. Rows are keyed by a hash of what identifies a GA4 event, so a
@@ -54,6 +55,7 @@ flattened as (
     {%- for relation, where, is_provisional in parts %}
         {%- set has_collected_traffic_source = ga4_export_has('collected_traffic_source', relation) %}
         {%- set has_session_last_click = ga4_export_has('session_traffic_source_last_click', relation) %}
+        {%- set has_user_id = ga4_export_has('user_id', relation) %}
         {%- set revenue_field = var('ga4_revenue_field') %}
         {%- if not ga4_export_has('ecommerce.' ~ revenue_field, relation) %}
             {%- set revenue_field = 'purchase_revenue' %}
@@ -65,6 +67,12 @@ flattened as (
 
         select
             user_pseudo_id,
+            -- The site's user id (a logged-in user), hashed: the id itself goes no further.
+            {%- if has_user_id %}
+                {{ hash_identifier("nullif(user_id, '')") }} as user_key,
+            {%- else %}
+                cast(null as {{ dbt.type_string() }}) as user_key,
+            {%- endif %}
             {{ ga4_event_param('ga_session_id', 'int') }} as ga_session_id,
             nullif(nullif(ecommerce.transaction_id, ''), '(not set)') as transaction_id,
             event_name,
@@ -184,6 +192,7 @@ renamed as (
         ---------- ids
         event_id,
         user_pseudo_id,
+        user_key,
         ga_session_id,
         transaction_id,
 

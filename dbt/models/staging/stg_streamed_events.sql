@@ -33,6 +33,8 @@ renamed as (
         ---------- ids
         streamed_events.event_id,
         streamed_events.user_pseudo_id,
+        -- The site's user id (a logged-in user), hashed: the id itself goes no further.
+        {{ hash_identifier("nullif(streamed_events.user_id, '')") }} as user_key,
         streamed_events.ga_session_id,
         nullif(streamed_events.transaction_id, '') as transaction_id,
 

@@ -394,6 +394,7 @@ def _paths(data: DashboardData, filters: Filters) -> None:
         },
     )
     _download("Download top paths (CSV)", paths, "top_paths.csv")
+    _stitching(data, filters)
     lengths = data.path_lengths(filters)
     if not lengths.empty:
         cols = st.columns(2)
@@ -437,6 +438,25 @@ def _paths(data: DashboardData, filters: Filters) -> None:
         )
         st.altair_chart(chart, width="stretch")
         _download("Download path positions (CSV)", positions, "path_positions.csv")
+
+
+def _stitching(data: DashboardData, filters: Filters) -> None:
+    """What the reporting identity does to these days' conversions (docs/identity.md)."""
+    if data.settings.reporting_identity != "blended":
+        st.caption(
+            "Reporting identity: device. Each browser or app is its own journey; ATTRIBUTION_REPORTING_IDENTITY="
+            "blended joins the devices a logged-in user was seen on."
+        )
+        return
+    conversions, stitched, first_click_moved = data.stitched_conversions(filters)
+    share = stitched / conversions if conversions else 0.0
+    st.metric(
+        "Conversions moved by stitching",
+        f"{share:.1%}",
+        help=f"{stitched:,} of these days' {conversions:,} conversions have touchpoints on another device of the"
+        f" same logged-in user (reporting identity: blended); for {first_click_moved:,} of them the first click"
+        " goes to another channel than the converting device's own sessions give.",
+    )
 
 
 def _provisional(data: DashboardData, filters: Filters) -> None:

@@ -50,6 +50,7 @@ class Filters:
 
 class DashboardData:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.warehouse = connect(settings)
 
     def _frame(self, sql: str) -> pd.DataFrame:
@@ -166,6 +167,18 @@ class DashboardData:
             f" where touchpoints > 0 and {_days(filters, 'conversion_date')}"
             " group by touchpoints, days_to_conversion"
         )
+
+    def stitched_conversions(self, filters: Filters) -> tuple[int, int, int]:
+        """(conversions of the filters' days, those with touchpoints on another device of the same user,
+        those whose first-click channel changes): what the blended reporting identity moved to a
+        person's journey (docs/identity.md)."""
+        [row] = self.warehouse.query_served(
+            "select count(*) as conversions,"
+            " coalesce(sum(case when other_device_touchpoints > 0 then 1 else 0 end), 0) as stitched,"
+            " coalesce(sum(case when first_channel_group <> device_first_channel_group then 1 else 0 end), 0)"
+            f" as first_click_moved from {{mart_conversion_paths}} where {_days(filters, 'conversion_date')}"
+        )
+        return int(row["conversions"]), int(row["stitched"]), int(row["first_click_moved"])
 
     def path_positions(self, filters: Filters) -> pd.DataFrame:
         """Per channel, its touchpoints early, in the middle and late in the paths of the filters' days."""

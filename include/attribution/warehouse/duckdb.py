@@ -158,7 +158,7 @@ class DuckDBWarehouse:
             con.execute(f"attach {sql_literal(str(self.path))} as warehouse (read_only)")
             con.execute(f"attach {sql_literal(str(partial))} as serving")
             sources = [(name, f"warehouse.main.{name}") for name in SERVED_RELATIONS]
-            sources += [(name, f"warehouse.{self.schema}.{name}") for name in ("load_ledger", "quarantined_rows")]
+            sources.append(("load_ledger", f"warehouse.{self.schema}.load_ledger"))
             for name, source in sources:
                 con.execute(f"create table serving.{name} as select * from {source}")
                 counts[name] = con.execute(f"select count(*) from serving.{name}").fetchone()[0]

@@ -57,7 +57,7 @@ class Warehouse(Protocol):
 
     def query_served(self, sql: str) -> list[dict]:
         """Query what the dashboard may read; ``{name}`` in ``sql`` stands for a served relation
-        (SERVED_RELATIONS, ``load_ledger``, ``quarantined_rows``)."""
+        (SERVED_RELATIONS, ``load_ledger``)."""
 
     def served_at(self) -> datetime | None:
         """When the served marts were last replaced (UTC, naive); None before the first publish."""
@@ -103,6 +103,7 @@ SERVED_RELATIONS = (
     "mart_path_summary",
     "mart_path_positions",
 )
-"""What the dashboard reads (with the load ledger and the quarantine); ``publish`` copies each into the
-serving snapshot (DuckDB), and on BigQuery they are read where dbt builds them."""
-SERVED_TABLES = (*SERVED_RELATIONS, "load_ledger", "quarantined_rows")
+"""What the dashboard reads (with the load ledger); ``publish`` copies each into the serving snapshot
+(DuckDB), and on BigQuery they are read where dbt builds them."""
+SERVED_TABLES = (*SERVED_RELATIONS, "load_ledger")
+"""Never the quarantine: its raw records hold whatever a file held, a user_id among them (docs/identity.md)."""
