@@ -99,6 +99,9 @@ lock: | $(UV)  ## Re-resolve both lock files from requirements*.txt
 	$(UV) pip compile --quiet requirements-dbt.txt -o requirements-dbt.lock --override uv-overrides.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28
 	$(UV) pip compile --quiet requirements-emulator.txt -o requirements-emulator.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
+# The demo's synthetic users log in, some on a second device: it reports with the blended identity to
+# show what stitching changes (docs/identity.md); make demo ATTRIBUTION_REPORTING_IDENTITY=device compares.
+demo: export ATTRIBUTION_REPORTING_IDENTITY ?= blended
 demo: setup  ## Airflow UI on 127.0.0.1:8080, dashboard on :8501, the pipeline on schedule, a first run awaited
 	$(PY) -m attribution.local_stack start
 

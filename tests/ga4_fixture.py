@@ -118,6 +118,7 @@ def current_export_rows(end: datetime) -> list[dict]:
             "geo": {"country": "Germany"},
             "collected_traffic_source": collected or _collected(),
             "session_traffic_source_last_click": last_click,
+            "user_id": None,
         }
 
     email = _last_click("Email", "newsletter", "email")

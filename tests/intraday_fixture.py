@@ -59,6 +59,7 @@ def _row(
             manual_source=source, manual_medium=medium, manual_campaign_name=campaign
         ),
         "session_traffic_source_last_click": None,
+        "user_id": None,
     }
 
 
