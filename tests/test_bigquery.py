@@ -81,7 +81,7 @@ def _outcome(settings: Settings) -> tuple:
     )
     quarantine = warehouse.query(f"select file_name, line_number, reason, raw_record from {table('quarantined_rows')}")
     events = warehouse.query(
-        f"select event_id, event_timestamp, user_pseudo_id, ga_session_id, source, campaign, transaction_id,"
+        f"select event_id, event_timestamp, user_pseudo_id, ga_session_id, user_id, source, campaign, transaction_id,"
         f" purchase_revenue, event_date from {table('streamed_events')}"
     )
 
@@ -117,7 +117,7 @@ def test_the_same_files_give_the_same_warehouse_as_duckdb(bq_settings: Settings,
         "a_batch.csv": batch.read_bytes(),
         "b_mixed.csv": "\n".join([
             HEADER, row("ok1"), row("bad", ts="17e14"),
-            '"ok2",1763640000000000,page_view,u1,17636,google,"cpc, brand","multi\nline 100%",,,,,',
+            '"ok2",1763640000000000,page_view,u1,17636,,google,"cpc, brand","multi\nline 100%",,,,,',
             row("p2", name="purchase", transaction="T2", revenue="-1"), row("toomany") + ",extra",
             row("ok1"), row("ok1", source="other"),
         ]).encode() + b"\n",

@@ -70,6 +70,8 @@ def test_the_capture_holds_every_kind_of_statement_the_target_sends(recorded, an
     handover = _sent(records, "handover")
     assert any("replace (" in s and "true as is_removed" in s for s in handover), "the handover's removed rows"
     assert any("when matched then delete" in s and "int_removed_events" in s for s in handover), "the pre-hooks"
+    stitched = [s for s in _sent(records, "incremental build") if "when matched then delete" in s]
+    assert any("left_journeys" in s and "int_device_identities" in s for s in stitched), "journeys left (blended)"
     phases = ("loader", "first build", "compile", "incremental build", "intraday append", "handover",
               "no-op build", "full refresh", "dashboard")  # fmt: skip
     for phase in phases:
