@@ -127,6 +127,14 @@
     (select * from {{ ref('int_removed_events') }} where {{ 'loaded_at > ' ~ watermark() if incremental else 'false' }})
 {%- endmacro %}
 
+{#- Compile time: this model's watermark read once, as an SQL timestamp constant (epoch for an empty
+    table). -#}
+{% macro watermark_constant() %}
+    {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
+    {%- set at = newest.strftime('%Y-%m-%d %H:%M:%S.%f') if newest is not none else '1970-01-01 00:00:00' -%}
+    {{- return("cast('" ~ at ~ "' as " ~ dbt.type_timestamp() ~ ")") -}}
+{% endmacro %}
+
 {#- Compile time: whether events were removed from the GA4 export since this model's watermark (a
     query of the small view int_removed_events); false while parsing and in dbt unit tests. -#}
 {% macro removed_since_watermark_exist() %}
@@ -144,22 +152,20 @@
     - 'session': its user_pseudo_id and ga_session_id (int_sessions: rebuilt from the events left);
     - 'event': its event_id (int_conversions: a conversion whose first occurrence it was, rebuilt
       from its other occurrences);
-    - 'user': its user_pseudo_id (int_channel_paths: a user's paths, rebuilt from what is left);
     - 'vanished conversion': its conversion_id, of a conversion no longer in int_conversions (the
       models keyed by conversion rebuild every other conversion they touch by its key).
     Renders nothing unless there is such an event, checked in the small view, so a build without a
     handover sends nothing. One MERGE deleting the rows that match the distinct keys, the same
     statement on both targets (BigQuery deletes a row that matches one source row; the emulator runs
     no DELETE). One per model: a second would see the watermark the first moved. Use:
-    config(pre_hook="{{ forget_removed_events('user') }}"). -#}
+    config(pre_hook="{{ forget_removed_events('session') }}"). int_channel_paths, keyed by journey, has its
+    own (forget_left_journeys). -#}
 {% macro forget_removed_events(by) %}
     {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
         {{- return('') -}}
     {%- endif -%}
     {#- The watermark as a constant: the MERGE then reads this table only for the rows it deletes. -#}
-    {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
-    {%- set since = "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")"
-        if newest is not none else "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set since = watermark_constant() -%}
     {%- set removed = '(select * from ' ~ ref('int_removed_events') ~ ' where loaded_at > ' ~ since ~ ')' -%}
     {%- if not run_query('select count(*) from ' ~ removed ~ ' as removed').columns[0].values()[0] -%}
         {{- return('') -}}
@@ -167,7 +173,6 @@
     {%- set keys = {
         'session': ['user_pseudo_id', 'ga_session_id'],
         'event': ['event_id'],
-        'user': ['user_pseudo_id'],
         'vanished conversion': ['conversion_id'],
     }[by] -%}
     {%- set vanished = by == 'vanished conversion' -%}

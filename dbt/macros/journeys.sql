@@ -86,9 +86,7 @@
     {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
         {{- return('') -}}
     {%- endif -%}
-    {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
-    {%- set since = "cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")"
-        if newest is not none else "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set since = watermark_constant() -%}
     {%- set left_journeys -%}
         (
             select journey_key
