@@ -158,6 +158,10 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
               purchase_revenue="30", user_id="customer-9"),
         event("t4", "tablet", tablet // MICROS + 3_600, tablet + 3_600 * MICROS, "session_start", source="bing",
               medium="organic", user_id="customer-9"),
+        # customer-9's desktop buys half an hour after the tablet's first visit
+        event("d1", "desk", tablet // MICROS + 1_800, tablet + 1_800 * MICROS, "session_start"),
+        event("d2", "desk", tablet // MICROS + 1_800, tablet + 1_801 * MICROS, "purchase", transaction_id="TT2",
+              purchase_revenue="20", user_id="customer-9"),
     ])  # fmt: skip
     load_pending(settings, connect(settings))
     build(settings)
@@ -165,8 +169,10 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
     edge = query(settings, "select touchpoint_count from int_touchpoints where conversion_id = 'TZ'")
     assert edge == [(2,), (2,)]
     assert touchpoints(settings, "TD") == [("laptop", "laptop", "Direct")]
-    left_later = f"select count(*) from int_channel_paths where journey_key = '{user_key('customer-9')}'"
-    assert query(settings, left_later) == [(4,)]  # TT's path, and the tablet's visit after it
+    customer_9 = user_key("customer-9")
+    assert touchpoints(settings, "TT2") == [(customer_9, "tablet", "Paid Search"), (customer_9, "desk", "Direct")]
+    left_later = f"select count(*) from int_channel_paths where journey_key = '{customer_9}'"
+    assert query(settings, left_later) == [(7,)]  # TT's and TT2's paths, and the tablet's visit after them
 
     # Run 2: adversarial events for users already in the warehouse.
     [(user, session, start, source)] = query(
@@ -227,7 +233,8 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
         settings,
         f"""
         select user_pseudo_id, transaction_id, converted_at_micros from int_conversions
-        where transaction_id is not null and user_pseudo_id not in ('edge-user', 'night-user', '{thief}')
+        where transaction_id is not null
+            and user_pseudo_id not in ('edge-user', 'night-user', '{thief}', 'phone', 'laptop', 'tablet', 'desk')
         order by conversion_id desc
         limit 1""",
     )
@@ -237,7 +244,7 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
               transaction_id=order, purchase_revenue="1"),
         # a late batch links the phone to the laptop: the email visit opens the laptop's purchase
         event("p2", "phone", phone // MICROS, phone + MICROS, "login", user_id="customer-7"),
-        # the tablet logs in as customer-7 later: it leaves customer-9, whose journey is left empty
+        # the tablet logs in as customer-7 later: it leaves customer-9, whose desktop has no new event
         event("t3", "tablet", laptop // MICROS, laptop + 60 * MICROS, "session_start", user_id="customer-7"),
     ])  # fmt: skip
     load_pending(settings, connect(settings))
@@ -250,10 +257,8 @@ def test_incremental_runs_equal_a_full_rebuild_after_every_run(settings: Setting
         (person, "phone", "Email"), (person, "tablet", "Paid Search"), (person, "tablet", "Organic Search"),
         (person, "laptop", "Direct")
     ]  # fmt: skip
-    assert (
-        query(settings, f"select journey_key from int_channel_paths where journey_key = '{user_key('customer-9')}'")
-        == []
-    )
+    assert touchpoints(settings, "TT2") == [(customer_9, "desk", "Direct")]
+    assert query(settings, left_later) == [(2,)]  # TT2's path alone
     assert query(
         settings, "select count(*) from int_channel_paths where journey_key in ('phone', 'laptop', 'tablet')"
     ) == [(0,)]
