@@ -161,15 +161,12 @@
     config(pre_hook="{{ forget_removed_events('session') }}"). int_channel_paths, keyed by journey, has its
     own (forget_left_journeys). -#}
 {% macro forget_removed_events(by) %}
-    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
+    {%- if not removed_since_watermark_exist() -%}
         {{- return('') -}}
     {%- endif -%}
     {#- The watermark as a constant: the MERGE then reads this table only for the rows it deletes. -#}
     {%- set since = watermark_constant() -%}
     {%- set removed = '(select * from ' ~ ref('int_removed_events') ~ ' where loaded_at > ' ~ since ~ ')' -%}
-    {%- if not run_query('select count(*) from ' ~ removed ~ ' as removed').columns[0].values()[0] -%}
-        {{- return('') -}}
-    {%- endif -%}
     {%- set keys = {
         'session': ['user_pseudo_id', 'ga_session_id'],
         'event': ['event_id'],

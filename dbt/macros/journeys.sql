@@ -2,10 +2,19 @@
     blended, every device of one logged-in user (int_device_identities). The models keyed by journey
     rebuild whole journeys. -#}
 
-{#- SQL expression: the journey of the device `device` (a user_pseudo_id column), given its current
-    int_device_identities row joined as `identities`. -#}
-{% macro journey_key(device, identities='identities') -%}
-    coalesce({{ identities }}.journey_key, {{ device }})
+{#- SQL subquery: the rows of `rows` (a relation or a subquery with a user_pseudo_id column), each with
+    its device's journey_key: the user of a logged-in device, else the device itself. -#}
+{% macro with_journey(rows) -%}
+    (
+        select
+            journey_rows.*,
+            coalesce(identities.journey_key, journey_rows.user_pseudo_id) as journey_key
+        from {{ rows }} as journey_rows
+        left join {{ ref('int_device_identities') }} as identities
+            on
+                journey_rows.user_pseudo_id = identities.user_pseudo_id
+                and identities.is_current
+    )
 {%- endmacro %}
 
 {#- SQL subquery (journey_key, _events_loaded_at): the journeys an incremental build rebuilds, those
@@ -13,12 +22,8 @@
     conversions were rebuilt or that lost events (removed from the GA4 export), and every journey a
     device joined or left (int_device_identities' rows written since). -#}
 {% macro rebuilt_journeys(since) -%}
-    (
-        select
-            {{ journey_key('devices.user_pseudo_id') }} as journey_key,
-            devices._events_loaded_at
-
-        from (
+    {%- set changed_devices -%}
+        (
             select
                 user_pseudo_id,
                 _events_loaded_at
@@ -40,12 +45,13 @@
                 loaded_at as _events_loaded_at
             from {{ ref('int_removed_events') }}
             where loaded_at > {{ since }} and user_pseudo_id is not null
-        ) as devices
-
-        left join {{ ref('int_device_identities') }} as identities
-            on
-                devices.user_pseudo_id = identities.user_pseudo_id
-                and identities.is_current
+        )
+    {%- endset -%}
+    (
+        select
+            devices.journey_key,
+            devices._events_loaded_at
+        from {{ with_journey(changed_devices) }} as devices
 
         union all
 
@@ -87,6 +93,9 @@
         {{- return('') -}}
     {%- endif -%}
     {%- set since = watermark_constant() -%}
+    {%- set devices_losing_events -%}
+        (select user_pseudo_id from {{ ref('int_removed_events') }} where loaded_at > {{ since }} and user_pseudo_id is not null)
+    {%- endset -%}
     {%- set left_journeys -%}
         (
             select journey_key
@@ -95,11 +104,8 @@
 
             union all
 
-            select {{ journey_key('removed.user_pseudo_id') }} as journey_key
-            from {{ ref('int_removed_events') }} as removed
-            left join {{ ref('int_device_identities') }} as identities
-                on removed.user_pseudo_id = identities.user_pseudo_id and identities.is_current
-            where removed.loaded_at > {{ since }} and removed.user_pseudo_id is not null
+            select journey_key
+            from {{ with_journey(devices_losing_events) }} as removed
         )
     {%- endset -%}
     {%- if not run_query('select count(*) from ' ~ left_journeys ~ ' as left_journeys').columns[0].values()[0] -%}

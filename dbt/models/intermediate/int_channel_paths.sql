@@ -49,14 +49,6 @@ rebuilt_journeys as (
 
 ),
 
-identities as (
-
-    select * from {{ ref('int_device_identities') }}
-
-    where is_current
-
-),
-
 converting_steps as (
 
     select
@@ -80,17 +72,10 @@ converting_steps as (
 
 sessions as (
 
-    select
-        sessions.*,
-        {{ journey_key('sessions.user_pseudo_id') }} as journey_key
-
-    from {{ ref('int_sessions') }} as sessions
-
-    left join identities
-        on sessions.user_pseudo_id = identities.user_pseudo_id
+    select * from {{ with_journey(ref('int_sessions')) }} as sessions
 
     {% if is_incremental() -%}
-        where sessions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+        where user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
     {%- endif %}
 
 ),
@@ -98,21 +83,18 @@ sessions as (
 last_conversions as (
 
     select
-        {{ journey_key('conversions.user_pseudo_id') }} as journey_key,
-        max(conversions.converted_at_micros) as converted_at_micros
+        journey_key,
+        max(converted_at_micros) as converted_at_micros
 
-    from {{ ref('int_conversions') }} as conversions
-
-    left join identities
-        on conversions.user_pseudo_id = identities.user_pseudo_id
+    from {{ with_journey(ref('int_conversions')) }} as conversions
 
     where
-        conversions.user_pseudo_id is not null
+        user_pseudo_id is not null
         {%- if is_incremental() %}
-            and conversions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+            and user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
         {%- endif %}
 
-    group by {{ journey_key('conversions.user_pseudo_id') }}
+    group by journey_key
 
 ),
 

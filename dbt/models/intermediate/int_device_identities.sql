@@ -155,7 +155,7 @@ current_journeys as (
 
 ),
 
--- Every journey the touched devices were in before: their own, and those stored here.
+-- Every journey the touched devices were in before: their own (left for a user's), and those stored here.
 former_journeys as (
 
     select distinct
@@ -166,7 +166,7 @@ former_journeys as (
         select
             user_pseudo_id,
             user_pseudo_id as journey_key
-        from touched_devices
+        from current_journeys
 
         {% if is_incremental() -%}
             union all

@@ -34,47 +34,28 @@ rebuilt_journeys as (  -- noqa: ST03
 
 ),
 
-identities as (
-
-    select * from {{ ref('int_device_identities') }}
-
-    where is_current
-
-),
-
 conversions as (
 
     select
-        conversions.*,
-        {{ journey_key('conversions.user_pseudo_id') }} as journey_key,
-        conversions.converted_at_micros - {{ lookback_micros }} as window_start_micros
+        *,
+        converted_at_micros - {{ lookback_micros }} as window_start_micros
 
-    from {{ ref('int_conversions') }} as conversions
-
-    left join identities
-        on conversions.user_pseudo_id = identities.user_pseudo_id
+    from {{ with_journey(ref('int_conversions')) }} as conversions
 
     {% if is_incremental() -%}
         where
-            conversions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
-            or (conversions.user_pseudo_id is null and conversions.{{ rebuilt_since_watermark(true) }})
+            user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+            or (user_pseudo_id is null and {{ rebuilt_since_watermark(true) }})
     {%- endif %}
 
 ),
 
 sessions as (
 
-    select
-        sessions.*,
-        {{ journey_key('sessions.user_pseudo_id') }} as journey_key
-
-    from {{ ref('int_sessions') }} as sessions
-
-    left join identities
-        on sessions.user_pseudo_id = identities.user_pseudo_id
+    select * from {{ with_journey(ref('int_sessions')) }} as sessions
 
     {% if is_incremental() -%}
-        where sessions.user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
+        where user_pseudo_id in {{ journey_devices('rebuilt_journeys') }}
     {%- endif %}
 
 ),
