@@ -211,13 +211,12 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[st
 def typed_columns(contract: FileContract, prefix: str = "") -> list[tuple[str, str]]:
     """(table column, DuckDB expression over ``batch_checked``) for the contract's columns and its date;
     ``prefix`` qualifies the names (``batch_checked.``)."""
-    columns = [
-        (c.name, f"{prefix}{c.name}" if c.type == "string" else f"{prefix}{c.name}::{c.sql_type('duckdb')}")
+    typed = {
+        c.name: f"{prefix}{c.name}" if c.type == "string" else f"{prefix}{c.name}::{c.sql_type('duckdb')}"
         for c in contract.columns
-    ]
-    if contract.date_column not in contract.column_names:
-        columns.append((contract.date_column, f"{prefix}partition_date"))
-    return columns
+    }
+    # The date column a file lacks is filled from the checked row's partition_date.
+    return [(name, typed.get(name, f"{prefix}partition_date")) for name in contract.loaded_columns]
 
 
 def mark_existing(con: duckdb.DuckDBPyConnection, contract: FileContract, existing: str) -> str | None:
