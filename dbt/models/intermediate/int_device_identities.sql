@@ -164,9 +164,9 @@ former_journeys as (
 
     from (
         select
-            user_pseudo_id,
-            user_pseudo_id as journey_key
-        from current_journeys
+            logged_in.user_pseudo_id,
+            logged_in.user_pseudo_id as journey_key
+        from current_journeys as logged_in
 
         {% if is_incremental() -%}
             union all
