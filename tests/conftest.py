@@ -46,6 +46,18 @@ def settings(attribution_env: dict[str, str]) -> Settings:
     return load_settings(attribution_env)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_dbt_workers(tmp_path_factory: pytest.TempPathFactory):
+    """The dbt workers the tests' runs started (one per Airflow home: its ``run/dbt-worker.pid``), stopped
+    by their pids when the session ends."""
+    yield
+    from attribution import dbt_worker
+
+    for home in (tmp_path_factory.getbasetemp(), Path(os.environ["AIRFLOW_HOME"])):
+        for pid_file in home.rglob("dbt-worker.pid"):
+            dbt_worker.stop(pid_file.with_suffix(".sock"))
+
+
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated Airflow home (SQLite) shared by the end-to-end tests; returns its environment."""

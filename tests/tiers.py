@@ -30,7 +30,7 @@ FAST_TIER = "not (" + " or ".join(HEAVY) + ")"
 
 # What a started program needs: by its name, or by a module or environment it runs from.
 _PROGRAMS = {
-    "airflow": "airflow", "dbt": "dbt", "sqlfluff": "dbt", "crucible": "bigquery",
+    "airflow": "airflow", "dbt": "dbt", "dbt-worker-client": "dbt", "sqlfluff": "dbt", "crucible": "bigquery",
     "gcp-storage-emulator": "bigquery", "chromium": "browser", "chromedriver": "browser",
     "docker-compose": "debian", "docker": "compose", "dockerd": "compose", "containerd": "compose",
     "debootstrap": "compose",

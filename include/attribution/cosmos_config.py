@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from airflow.configuration import AIRFLOW_HOME
 from airflow.sdk import BaseOperator
 from cosmos import (
     DbtTaskGroup,
@@ -18,6 +20,7 @@ from cosmos import (
 )
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
+from attribution import dbt_worker
 from attribution.alerts import collect_dbt_results
 from attribution.settings import (
     DBT_EXECUTABLE,
@@ -28,6 +31,19 @@ from attribution.settings import (
 )
 
 PROFILE_NAME = "attribution"
+
+
+def dbt_executable(settings: Settings) -> str:
+    """The dbt the tasks run: the long-lived dbt process's client, or dbt itself (``ATTRIBUTION_DBT_PROCESS``)."""
+    return str(dbt_worker.CLIENT if settings.dbt_process == "worker" else DBT_EXECUTABLE)
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """The tasks' dbt environment; with the worker, where it listens: one per Airflow home (its ``run/``)."""
+    env = settings.dbt_env()
+    if settings.dbt_process == "worker":
+        env[dbt_worker.SOCKET_VARIABLE] = str(dbt_worker.socket_in(Path(AIRFLOW_HOME)))
+    return env
 
 
 def profile_config(settings: Settings) -> ProfileConfig:
@@ -79,7 +95,7 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
     provider need incompatible google-cloud-storage releases.
     """
     project_config = ProjectConfig(
-        dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST_PATH, env_vars=settings.dbt_env()
+        dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST_PATH, env_vars=dbt_env(settings)
     )
     # Cosmos wraps the path in Airflow's ObjectStoragePath, whose first use loads every provider's
     # filesystem (over 1 s of each DAG parse); the manifest is a local file, a plain Path reads it.
@@ -90,7 +106,7 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
             invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=str(DBT_EXECUTABLE),
+            dbt_executable_path=dbt_executable(settings),
             setup_operator_args={
                 # With TestBehavior.NONE Cosmos limits the build to models, seeds and snapshots; the
                 # data tests belong in it too, except those the data-quality DAG runs. (Not through
@@ -136,9 +152,9 @@ def whole_table_tests_args(settings: Settings) -> dict[str, Any]:
     return {
         "project_dir": DBT_PROJECT_DIR,
         "profile_config": profile_config(settings),
-        "dbt_executable_path": str(DBT_EXECUTABLE),
+        "dbt_executable_path": dbt_executable(settings),
         "invocation_mode": InvocationMode.SUBPROCESS,
-        "env": settings.dbt_env(),
+        "env": dbt_env(settings),
         "vars": {"whole_table_tests": True},
         "install_deps": False,
         "callback": collect_dbt_results,

@@ -34,6 +34,7 @@ _GA4_SOURCE = re.compile(r"^(?P<project>[a-z][a-z0-9.:-]{4,}[a-z0-9])\.(?P<datas
 _GA4_TABLE = re.compile(r"^[A-Za-z0-9_]{1,1023}\*?$")
 _GA4_INTRADAY = ("auto", "true", "false")
 _REPORTING_IDENTITIES = ("device", "blended")
+_DBT_PROCESSES = ("worker", "subprocess")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 GA4_HISTORY_TABLE = "ga4_events"
 """The embedded warehouse's GA4-shaped history table, in the raw schema."""
@@ -144,6 +145,11 @@ class Settings:
         "a GA4 export Parquet file (raw.ga4_events' columns) that seeds an empty embedded warehouse"
         " instead of synthetic history",
     )
+    dbt_process: str = _setting(
+        "worker",
+        "how builds reach dbt: `worker` (a long-lived dbt process keeps dbt imported and the project parsed,"
+        " started with the stack and again when it dies) or `subprocess` (a dbt process per build)",
+    )
     dashboard_url: str = _setting(
         "http://127.0.0.1:8501",
         "where the dashboard is reached: `make dashboard` serves on its host and port, the Airflow UI links to it",
@@ -182,11 +188,9 @@ class Settings:
                 f"{_env('reporting_currency')} must be an ISO 4217 code of three capital letters, got"
                 f" {self.reporting_currency!r}"
             )
-        if self.reporting_identity not in _REPORTING_IDENTITIES:
-            raise SettingsError(
-                f"{_env('reporting_identity')} must be one of {', '.join(_REPORTING_IDENTITIES)}, got"
-                f" {self.reporting_identity!r}"
-            )
+        for name, allowed in (("reporting_identity", _REPORTING_IDENTITIES), ("dbt_process", _DBT_PROCESSES)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"{_env(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.google_ads_dataset and not re.fullmatch(
             r"[a-z][a-z0-9-]{4,61}[a-z0-9]\.\w{1,1024}", self.google_ads_dataset
         ):

@@ -11,12 +11,14 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from attribution.settings import PROJECT_ROOT, load_settings
+from attribution import dbt_worker
+from attribution.settings import DBT_EXECUTABLE, PROJECT_ROOT, load_settings
 from attribution.stack.environment import VENV_BIN, airflow_home
 
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-SERVICES = (*AIRFLOW_SERVICES, "dashboard")
-"""What `make demo` starts; `make stop` ends them."""
+SERVICES = (*AIRFLOW_SERVICES, "dashboard", "dbt-worker")
+"""What `make demo` starts; `make stop` ends them. The dbt worker serves the tasks' builds (a task that
+finds none starts it: its pid file is the same)."""
 DASHBOARD_APP = PROJECT_ROOT / "include" / "attribution" / "dashboard" / "app.py"
 
 
@@ -32,14 +34,18 @@ def dashboard_command(environ: dict[str, str] | None = None) -> list[str]:
 
 def commands(env: dict[str, str]) -> dict[str, list[str]]:
     """The command of each service."""
-    return {
+    services = {
         **{name: [str(VENV_BIN / "airflow"), name] for name in AIRFLOW_SERVICES},
         "dashboard": dashboard_command(env),
     }
+    if load_settings(env).dbt_process == "worker":
+        socket = dbt_worker.socket_in(airflow_home(env))
+        services["dbt-worker"] = [str(DBT_EXECUTABLE.parent / "python"), *dbt_worker.serve_arguments(socket)]
+    return services
 
 
 def pid_file(env: dict[str, str], service: str) -> Path:
-    return airflow_home(env) / "run" / f"{service}.pid"
+    return airflow_home(env) / "run" / f"{service}.pid"  # the dbt worker's: dbt_worker.pid_path
 
 
 def _alive(pid: int) -> bool:
