@@ -31,12 +31,14 @@ import duckdb
 import psutil
 import pyarrow as pa
 
+from attribution import dbt_worker
 from attribution.ga4_export import SCHEMA
 from attribution.generator import write_batch
 from attribution.history import FLAT_SCHEMA, export_shape_sql, history_events, insert_events
 from attribution.landing import load_pending
 from attribution.settings import (
     DBT_EXECUTABLE,
+    DBT_MANIFEST_PATH,
     DBT_PROJECT_DIR,
     GA4_HISTORY_TABLE,
     PER_RUN_TEST_EXCLUDE,
@@ -95,6 +97,7 @@ class Workspace:
 
     def __init__(self, root: Path):
         self.root = root
+        self.worker_socket = root.parent / "run" / "dbt-worker.sock"  # one dbt worker for every workspace
         (root / "landing").mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
@@ -132,12 +135,13 @@ class Workspace:
         probe += "from attribution.warehouse import connect; s = load_settings(); load_pending(s, connect(s))"
         _check([sys.executable, "-c", probe], self.env)
 
-    def load_and_build(self, *dbt_flags: str) -> float:
-        """Seconds the load script and one plain `dbt build` take together."""
+    def load_and_build(self, *dbt_flags: str, plain: bool = False) -> float:
+        """Seconds the load script and one `dbt build` take together: through the dbt worker, as the
+        pipeline builds, or ``plain``, a dbt process of its own."""
         started = time.perf_counter()
         self.load()
         loaded = time.perf_counter()
-        self.dbt_build(*dbt_flags)
+        self.dbt_build(*dbt_flags, plain=plain)
         self.build_seconds.append(time.perf_counter() - loaded)
         return time.perf_counter() - started
 
@@ -146,17 +150,19 @@ class Workspace:
         """Its own dbt target directory: partial parsing per warehouse, as the DAG's (Cosmos's cache) has."""
         return self.root.with_name(f"{self.root.name}.dbt-target")
 
-    def dbt_build(self, *flags: str) -> None:
-        """A plain `dbt build` with the pipeline's dbt environment and selection (its data tests in, unit tests out)."""
-        env = self.env | self.settings.dbt_env()
-        command = [str(DBT_EXECUTABLE), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
+    def dbt_build(self, *flags: str, plain: bool = False) -> None:
+        """A `dbt build` with the pipeline's dbt environment and selection (its data tests in, unit tests
+        out): through the dbt worker the pipeline's tasks use, or ``plain``, dbt itself in a process of its own."""
+        env = self.env | self.settings.dbt_env() | {dbt_worker.SOCKET_VARIABLE: str(self.worker_socket)}
+        dbt = DBT_EXECUTABLE if plain else dbt_worker.CLIENT
+        command = [str(dbt), "build", "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path",
                    str(self.dbt_target), "--exclude", *PER_RUN_TEST_EXCLUDE]  # fmt: skip
         _check([*command, *flags], env, DBT_PROJECT_DIR)
 
     def data_driven_share(self) -> tuple[float, float, set[str]]:
         """Of the last build: seconds of the data-driven models and their data tests, seconds of all its
         nodes (dbt's own timings, summed: two threads overlap them), and the relations those nodes read."""
-        manifest = json.loads((self.dbt_target / "manifest.json").read_text())
+        manifest = json.loads(DBT_MANIFEST_PATH.read_text())  # the project's (a build through the worker writes none)
         results = json.loads((self.dbt_target / "run_results.json").read_text())["results"]
         data_driven = {f"model.attribution.{name}" for name in DATA_DRIVEN_MODELS}
         ours, every, reads = 0.0, 0.0, set()
@@ -343,7 +349,7 @@ def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: dateti
             "type": run["type"],
         })  # fmt: skip
         baseline.land(batch)
-        baselines.append(baseline.load_and_build())
+        baselines.append(baseline.load_and_build(plain=True))
     peak = memory.stop()
     run, base = _median([r["span"] for r in runs]), _median(baselines)
     producer, plain_build = _median([r["producer"] for r in runs]), _median(baseline.build_seconds)
@@ -357,6 +363,22 @@ def bench_run(tmp: Path, stack: SchedulerStack, baseline: Workspace, end: dateti
         Figure("Peak memory of the stack while runs go", peak / 2**20, 0, "MB", "reported", True,
                "every service of `make demo` and the task processes and dbt they start"),
     ]  # fmt: skip
+
+
+def bench_dbt_start(workspace: Workspace, repeats: int = 3) -> list[Figure]:
+    """A build with nothing new to build: what reaching dbt costs. Through the worker (started and the
+    project parsed before the first sample, as the stack starts it) against a dbt process of its own."""
+    workspace.dbt_build()
+    worker, process = [], []
+    for _ in range(repeats):
+        for plain, samples in ((False, worker), (True, process)):
+            started = time.perf_counter()
+            workspace.dbt_build(plain=plain)
+            samples.append(time.perf_counter() - started)
+    return [Figure("A build with nothing new: through the dbt worker vs a dbt process", _median(worker),
+                   _median(process), "s", "reported", True,
+                   "`dbt build` of the pipeline's selection on the 50 k history, marts built; the dbt process"
+                   " with partial parsing, as Cosmos runs it")]  # fmt: skip
 
 
 def _conversion_ids(batch: Path) -> set[str]:
@@ -693,8 +715,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     end = datetime.now(UTC)
     figures: list[Figure] = []
-    with tempfile.TemporaryDirectory(prefix="attribution-bench-") as directory:
+    with tempfile.TemporaryDirectory(prefix="attribution-bench-") as directory, contextlib.ExitStack() as cleanup:
         tmp = Path(directory)
+        cleanup.callback(dbt_worker.stop, tmp / "run" / "dbt-worker.sock")  # the workspaces' dbt worker
         os.environ["AIRFLOW_HOME"] = str(tmp / "airflow")
         if "parse" in groups:
             figures += bench_parse(tmp)
@@ -705,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
             small.load_and_build()
             small.keep()
             batch = _batch(tmp / "batch", BATCH_EVENTS, seed=2, end=end)
+            if "run" in groups:
+                figures += bench_dbt_start(small)
             if {"run", "freshness"} & set(groups):
                 os.environ["AIRFLOW_HOME"] = str(tmp / "airflow-scheduler")
                 with SchedulerStack(tmp, small) as stack:

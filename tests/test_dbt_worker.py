@@ -51,10 +51,16 @@ class Client:
         return [str(dbt_worker.CLIENT), *args, *flags], copy
 
     def run(self, project: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+        """The command's result and the target directory it wrote; its project copy is deleted, as Cosmos
+        deletes it after each build."""
         command, copy = self.command(project, *args)
         result = subprocess.run(command, cwd=copy, env=self.env, capture_output=True, text=True, timeout=600)
         print(result.stdout[-5000:], result.stderr[-3000:], sep="\n")
-        return result, copy
+        target = self.tmp_path / f"target-{self.builds}"
+        if (copy / "target").exists():  # not after a usage error
+            shutil.move(copy / "target", target)
+        shutil.rmtree(copy)
+        return result, target
 
     def start(self, project: Path, *args: str) -> tuple[subprocess.Popen, Path]:
         command, copy = self.command(project, *args)
@@ -122,12 +128,12 @@ STAGING = ("-s", "+int_events", "--resource-type", "model", "--resource-type", "
 def test_builds_share_one_parse_release_the_warehouse_and_reparse_when_the_project_changes(
     client: Client, project: Path, settings: Settings
 ):
-    first, first_copy = client.run(project, "build", *STAGING)
+    first, first_target = client.run(project, "build", *STAGING)
     assert first.returncode == 0
     assert "dbt worker: parsed the project" in first.stdout
     built = finished_nodes(first.stdout)
     assert built["model.attribution.int_events"] == "success" and built["model.attribution.stg_ga4_events"] == "success"
-    results = json.loads((first_copy / "target" / "run_results.json").read_text())["results"]
+    results = json.loads((first_target / "run_results.json").read_text())["results"]
     assert "model.attribution.int_events" in {r["unique_id"] for r in results}  # where Cosmos reads them
     pid = client.worker_pid
 
@@ -135,7 +141,7 @@ def test_builds_share_one_parse_release_the_warehouse_and_reparse_when_the_proje
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("create table raw.written_between_builds as select 1 as x")
 
-    again, _ = client.run(project, "build", *STAGING)
+    again, _ = client.run(project, "build", *STAGING)  # its seeds read from the project, not the deleted copy
     assert again.returncode == 0 and "parsed the project" not in again.stdout
     assert finished_nodes(again.stdout).keys() >= built.keys() - {k for k in built if k.startswith("test.")}
     assert client.worker_pid == pid
@@ -143,9 +149,9 @@ def test_builds_share_one_parse_release_the_warehouse_and_reparse_when_the_proje
     # A changed model is a changed project: parsed again, and the build runs the new SQL.
     model = project / "models" / "intermediate" / "int_events.sql"
     model.write_text(model.read_text() + "\n-- changed after the first parse\n")
-    changed, changed_copy = client.run(project, "build", "-s", "int_events")
+    changed, changed_target = client.run(project, "build", "-s", "int_events")
     assert changed.returncode == 0 and "parsed the project" in changed.stdout
-    compiled = next((changed_copy / "target" / "run").rglob("int_events.sql")).read_text()
+    compiled = next((changed_target / "run").rglob("int_events.sql")).read_text()
     assert "changed after the first parse" in compiled
     assert client.worker_pid == pid
 
@@ -170,7 +176,7 @@ def test_failures_keep_dbt_exit_codes_name_the_node_and_the_worker_lives_on(clie
 
 
 def test_a_worker_killed_mid_build_fails_that_build_and_the_next_build_starts_another(client: Client, project: Path):
-    client.run(project, "parse")  # a warm worker: what it runs next is the build
+    client.run(project, "ls", "-s", "int_events")  # a warm worker, the project parsed: next comes the build
     process, _ = client.start(project, "build", "--exclude", *PER_RUN_TEST_EXCLUDE)
     killed = client.worker_pid
     wait_until_building(killed)
@@ -186,7 +192,7 @@ def test_a_worker_killed_mid_build_fails_that_build_and_the_next_build_starts_an
 
 def test_a_client_killed_mid_build_stops_its_build(client: Client, project: Path):
     """A task killed mid-build (its deadline, a user) ends its build, as a killed dbt process would."""
-    client.run(project, "parse")
+    client.run(project, "ls", "-s", "int_events")
     process, _ = client.start(project, "build", "--exclude", *PER_RUN_TEST_EXCLUDE)
     worker = client.worker_pid
     wait_until_building(worker)

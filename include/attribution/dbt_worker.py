@@ -91,10 +91,10 @@ def _option(argv: list[str], *names: str) -> str | None:
     return value
 
 
-def _project_options(argv: list[str], paths: bool = True) -> list[str]:
+def _project_options(argv: list[str], without: tuple[str, ...] = ()) -> list[str]:
     options: list[str] = []
     for name in PROJECT_OPTIONS:
-        if (value := _option(argv, name)) is not None and (paths or name not in _PATH_OPTIONS):
+        if name not in without and (value := _option(argv, name)) is not None:
             options += ["--target" if name == "-t" else name, value]
     return options
 
@@ -115,7 +115,7 @@ def project_key(argv: list[str], cwd: str, env: dict[str, str]) -> str:
     key = {
         "files": files,
         "profiles": profiles.read_text() if profiles.exists() else None,
-        "options": _project_options(argv, paths=False),
+        "options": _project_options(argv, without=_PATH_OPTIONS),
         "env": sorted((k, v) for k, v in env.items() if k.startswith(("ATTRIBUTION_", "DBT_"))),
     }
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()
@@ -217,10 +217,10 @@ def _exit_code(result, client: _Client) -> int:
 
 
 class Worker:
-    def __init__(self) -> None:
+    def __init__(self, parse_dir: Path) -> None:
         from dbt.cli.main import dbtRunner
 
-        self.runner = dbtRunner
+        self.runner, self.parse_dir = dbtRunner, parse_dir
         self.manifests: OrderedDict[str, object] = OrderedDict()
 
     def _manifest(self, argv: list[str], cwd: str, env: dict[str, str], client: _Client):
@@ -230,7 +230,13 @@ class Worker:
             self.manifests.move_to_end(key)
             return self.manifests[key]
         started = time.monotonic()
-        result = self.runner().invoke(["parse", *_project_options(argv), "--quiet"])
+        # Parsed where the project's files are, not in the request's copy (Cosmos deletes it after the
+        # build): dbt reads a seed's file from the manifest's project root. Its artefacts go to the
+        # worker's own directory, not to the project's target/ (Cosmos renders the DAG from that one).
+        project = Path(_option(argv, "--project-dir") or cwd, "dbt_project.yml").resolve().parent
+        parse = ["parse", *_project_options(argv, without=("--project-dir",)), "--project-dir", str(project),
+                 "--target-path", str(self.parse_dir), "--log-path", str(self.parse_dir), "--quiet"]  # fmt: skip
+        result = self.runner().invoke(parse)
         if not result.success:
             return None
         self.manifests[key] = result.result
@@ -254,11 +260,8 @@ class Worker:
                     contextlib.redirect_stdout(client),
                     contextlib.redirect_stderr(client),
                 ):
-                    if argv[:1] == ["parse"]:
-                        result = self.runner().invoke(argv)
-                        if result.success:
-                            self.manifests[project_key(argv, cwd, env)] = result.result
-                        code = _exit_code(result, client)
+                    if argv[:1] == ["parse"]:  # as asked (its manifest's root is the request's copy)
+                        code = _exit_code(self.runner().invoke(argv), client)
                     elif (manifest := self._manifest(argv, cwd, env, client)) is not None:
                         code = _exit_code(self.runner(manifest=copy.deepcopy(manifest)).invoke(argv), client)
             except Exception as error:  # noqa: BLE001 - dbt reports its own errors; the worker survives any other
@@ -288,7 +291,8 @@ def serve(socket_path: Path) -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.chdir(socket_path.parent)  # not the directory it was started from: a build's copy, deleted after it
-    worker = Worker()  # dbt imported before the socket answers: a client that connects is served at once
+    # dbt imported before the socket answers: a client that connects is served at once
+    worker = Worker(socket_path.with_suffix(".parse"))
     socket_path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(socket_path))

@@ -107,5 +107,5 @@ def stop_services(env: dict[str, str]) -> None:
             time.sleep(0.5)
         with contextlib.suppress(ProcessLookupError):  # stragglers of the group (task runners, API workers)
             os.killpg(group, signal.SIGKILL)
-        path.unlink()
+        path.unlink(missing_ok=True)  # the dbt worker removes its own on SIGTERM
         print(f"{service}: stopped")
