@@ -655,10 +655,11 @@ def bench_load(tmp: Path, end: datetime, repeats: int = 3) -> list[Figure]:
         started = time.perf_counter()
         load_pending(workspace.settings, warehouse)
         ours.append(time.perf_counter() - started)
+        # Opened, written and closed, as the loader's warehouse is: both end with the rows on disk.
+        started = time.perf_counter()
         with duckdb.connect(str(tmp / f"raw-{i}.duckdb")) as con:
-            started = time.perf_counter()
             con.execute(f"create table events as select * from read_csv('{big}')")
-            raw.append(time.perf_counter() - started)
+        raw.append(time.perf_counter() - started)
         shutil.rmtree(workspace.root), (tmp / f"raw-{i}.duckdb").unlink()
     rate, raw_rate = LOAD_EVENTS / _median(ours), LOAD_EVENTS / _median(raw)
     size = big.stat().st_size / 2**20

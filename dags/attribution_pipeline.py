@@ -68,12 +68,12 @@ def attribution_pipeline():
         """Land one synthetic batch, and the cost files of its paid clicks (not in runs a landing started)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from attribution.synthetic_spend import land_demo_batch
-
         if params["synthetic_events"] == 0:
             raise AirflowSkipException("synthetic_events is 0: nothing to generate")
         if dag_run.run_type == "asset_triggered":  # its batch would start the next run, and so on
             raise AirflowSkipException("a landing started this run: it loads what landed")
+        from attribution.synthetic_spend import land_demo_batch  # only here: a skip is a step of every run
+
         end = data_interval_end or datetime.now(UTC)
         return land_demo_batch(settings, params["synthetic_events"], seed=int(end.timestamp()), end=end)
 

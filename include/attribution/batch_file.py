@@ -27,6 +27,9 @@ class BatchFile:
     header: tuple[str, ...] = ()
     problem: str | None = None
     contract: FileContract = EVENTS
+    line_breaks: int = 0
+    """The file's newline characters: one per record and one for the header in a file whose records
+    are one line each (the last one's may be missing)."""
 
     @property
     def name(self) -> str:
@@ -57,10 +60,11 @@ def inspect(path: Path, contract: FileContract = EVENTS) -> BatchFile:
     decoder = codecs.getincrementaldecoder("utf-8")()
     first_line = io.StringIO()
     problem = None
-    offset = 0
+    offset = line_breaks = 0
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
+            line_breaks += chunk.count(b"\n")
             if problem is None:
                 try:
                     text = decoder.decode(chunk)
@@ -99,4 +103,4 @@ def inspect(path: Path, contract: FileContract = EVENTS) -> BatchFile:
             contract=contract,
             problem=f"missing required column(s): {', '.join(missing)}; header is {','.join(header)[:200]!r}{hint}",
         )
-    return BatchFile(path, checksum, header, contract=contract)
+    return BatchFile(path, checksum, header, contract=contract, line_breaks=line_breaks)

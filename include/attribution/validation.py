@@ -45,6 +45,13 @@ def _type_check(column: Column, value: str) -> str | None:
 _TYPE_NAMES = {"int64": "an integer", "decimal": "a decimal number", "date": "a date (YYYY-MM-DD)"}
 
 
+def _trimmed(value: str) -> str:
+    """``value`` trimmed, empty as null. DuckDB's trim removes Unicode space separators; in ASCII text
+    only the space, so most values are kept as they are without building a trimmed copy."""
+    needs_trim = f"starts_with({value}, ' ') or ends_with({value}, ' ') or strlen({value}) <> length({value})"
+    return f"nullif(case when {needs_trim} then trim({value}) else {value} end, '')"
+
+
 def _column_checks(column: Column, params: dict[str, str]) -> list[str]:
     """The ``when`` branches of one column, in order: missing, wrong type, its own checks."""
     value = column.name
@@ -103,13 +110,11 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[st
     )
     checks = [branch for column in contract.columns for branch in _column_checks(column, params)]
     checks += [f"when {condition} then {reason}" for condition, reason in contract.row_checks]
-    # Line numbers: without malformed records or newlines inside quoted fields (the usual file), a
-    # record's line is its position plus the header; otherwise a running count over the whole file.
-    irregular = con.execute(
-        "select exists(from batch_rejects) or exists(from batch_rows where "
-        + " or ".join(f"contains(batch_rows.{sql_ident(c)}, chr(10))" for c in header)
-        + ")"
-    ).fetchone()[0]
+    # Line numbers: in the usual file (every record one line: no malformed record, no newline inside a
+    # quoted field, no blank line) a record's line is its position plus the header; otherwise a running
+    # count over the whole file.
+    records, rejected = con.execute("select (select count(*) from batch_rows), exists(from batch_rejects)").fetchone()
+    irregular = rejected or batch.line_breaks not in (records, records + 1)
     newlines, line_number = "0", "2 + k"
     if irregular:
         newlines = " + ".join(
@@ -121,78 +126,47 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[st
             " over (order by k rows between unbounded preceding and 1 preceding), 0)"
         )
     key = ", ".join(contract.key)
-    key_names = " / ".join(contract.key)
-    repeats_verb = "repeats" if len(contract.key) == 1 else "repeat"
     text_columns = ", ".join(names)
-    # Line numbers are physical lines in the file: DuckDB numbers records, so count the newlines
-    # inside quoted fields and the malformed records (which DuckDB reports by record) before each row.
+    # Every record checked in one pass, kept once. Line numbers are physical lines in the file: DuckDB
+    # numbers records, so count the newlines inside quoted fields and the malformed records (which
+    # DuckDB reports by record) before each row.
+    numbered = f"select positioned.*, {line_number} as line_number from positioned"
+    if irregular:  # the window over a narrow projection: sorting every field with it costs seconds on big files
+        numbered = f"""select positioned.*, line_numbers.line_number from positioned
+                       join (select k, {line_number} as line_number from positioned) as line_numbers using (k)"""
+    con.execute("drop table if exists batch_validated")
     con.execute(f"""
-        create temp table batch_checked as
+        create temp table batch_validated as
         with rejects as (
-            select line as record_line, string_agg(distinct error_message, '; ') as message,
-                   any_value(csv_line) as csv_line,
-                   line - 2 - (row_number() over (order by line) - 1) as good_rows_before
+            select line - 2 - (row_number() over (order by line) - 1) as good_rows_before
             from batch_rejects group by line
         ),
         positioned as (
             select batch_rows.rowid - (select min(rowid) from batch_rows) as k, ({newlines}) as embedded_newlines,
-                   {", ".join(f"nullif(trim({field[c]}), '') as {c}" for c in names)},
+                   {", ".join(f"{_trimmed(field[c])} as {c}" for c in names)},
                    {"case " + too_long + " end" if too_long else "null"} as length_problem
             from batch_rows
         ),
-        line_numbers as (  -- a narrow window: sorting every field with it costs seconds on big files
-            select k,
-                   {line_number} as line_number
-            from positioned
-        ),
-        numbered as (
-            select positioned.*, line_numbers.line_number from positioned join line_numbers using (k)
-        ),
+        numbered as ({numbered}),
         checked as (
-            select numbered.*, case {" ".join(checks)} else length_problem end as reason
+            select * exclude (length_problem), case {" ".join(checks)} else length_problem end as reason
             from numbered
-        ),
-        valid as (
-            select * from checked where reason is null
-        ),
-        repeated as (  -- keys on more than one valid row: only these are compared, by content
-            select {key} from valid group by {key} having count(*) > 1
-        ),
-        repeats as (
-            select valid.*,
-                md5(concat_ws(chr(31), {", ".join(f"coalesce({c}, chr(30))" for c in names)})) as content,
-                row_number() over (partition by {key} order by line_number) as occurrence
-            from valid semi join repeated using ({key})
-        ),
-        first_seen as (
-            select {key}, content as first_content, line_number as first_line from repeats where occurrence = 1
         )
-        select
-            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in names)},
-            {contract.date_sql} as partition_date, 'new' as outcome, null as reason
-        from valid v anti join repeated using ({key})
-        union all
-        select
-            v.k, v.line_number, null as raw_record, {", ".join(f"v.{c}" for c in names)},
-            {contract.date_sql} as partition_date,
-            case
-                when v.occurrence > 1 and v.content <> f.first_content then 'quarantine'
-                when v.occurrence > 1 then 'duplicate'
-                else 'new'
-            end as outcome,
-            case when v.occurrence > 1 and v.content <> f.first_content
-                then '{key_names} {repeats_verb} line ' || f.first_line || ' with different content' end as reason
-        from repeats v join first_seen f using ({key})
-        union all
-        select k, line_number, null, {text_columns}, null, 'quarantine', reason
-        from checked where reason is not null
-        union all
-        select null, r.record_line + coalesce((
-                   select sum(embedded_newlines) from positioned p where p.k < r.good_rows_before), 0),
-               regexp_replace(r.csv_line, '\\r?\\n$', ''),
-               {", ".join("null" for _ in names)}, null, 'quarantine', 'malformed CSV record: ' || r.message
-        from rejects r
+        select k, line_number, null::varchar as raw_record, {text_columns},
+               case when reason is null then {contract.date_sql} end as partition_date,
+               case when reason is null then 'new' else 'quarantine' end as outcome, reason
+               {", embedded_newlines" if irregular else ""}
+        from checked
     """)
+    # Keys on more than one valid row are compared by content; the usual file has none, and no
+    # malformed record: those parts of the result are built only for a file that has them.
+    repeated_keys = con.execute(
+        f"select exists(select 1 from batch_validated where reason is null group by {key} having count(*) > 1)"
+    ).fetchone()[0]
+    if repeated_keys or irregular:
+        _resolve_repeats_and_malformed_records(con, contract, repeated_keys, irregular)
+    else:  # the usual file: every row is new or quarantined as checked
+        con.execute("alter table batch_validated rename to batch_checked")
     # The record as CSV text, for the quarantined rows only (building it for every row costs a
     # second per 200 k rows).
     con.execute(f"""
@@ -206,6 +180,68 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[st
     """)
     con.execute("alter table batch_checked drop column k")
     con.execute("drop table batch_rows; drop table batch_rejects; drop table batch_scan")
+
+
+def _resolve_repeats_and_malformed_records(
+    con: duckdb.DuckDBPyConnection, contract: FileContract, repeated_keys: bool, irregular: bool
+) -> None:
+    """``batch_checked`` from ``batch_validated`` for a file with keys on several valid rows (compared
+    by content: an exact repeat is a duplicate, another content is quarantined) or malformed records
+    (quarantined, with DuckDB's reason)."""
+    names = contract.column_names
+    columns = ", ".join(names)
+    key = ", ".join(contract.key)
+    key_names = " / ".join(contract.key)
+    repeats_verb = "repeats" if len(contract.key) == 1 else "repeat"
+    shape = f"k, line_number, raw_record, {columns}, partition_date, outcome, reason"
+    valid = "(select * from batch_validated where reason is null)"
+    parts = [f"select {shape} from batch_validated where reason is not null"]
+    ctes = []
+    if repeated_keys:
+        ctes.append(f"""repeated as (
+            select {key} from {valid} as v group by {key} having count(*) > 1
+        ),
+        repeats as (
+            select v.*,
+                md5(concat_ws(chr(31), {", ".join(f"coalesce({c}, chr(30))" for c in names)})) as content,
+                row_number() over (partition by {key} order by line_number) as occurrence
+            from {valid} as v semi join repeated using ({key})
+        ),
+        first_seen as (
+            select {key}, content as first_content, line_number as first_line from repeats where occurrence = 1
+        )""")
+        parts.append(f"select {shape} from {valid} as v anti join repeated using ({key})")
+        parts.append(f"""
+            select v.k, v.line_number, v.raw_record, {", ".join(f"v.{c}" for c in names)}, v.partition_date,
+                   case
+                       when v.occurrence > 1 and v.content <> f.first_content then 'quarantine'
+                       when v.occurrence > 1 then 'duplicate'
+                       else 'new'
+                   end,
+                   case when v.occurrence > 1 and v.content <> f.first_content
+                       then '{key_names} {repeats_verb} line ' || f.first_line || ' with different content' end
+            from repeats v join first_seen f using ({key})""")
+    else:
+        parts.append(f"select {shape} from {valid}")
+    if irregular:
+        ctes.append("""rejects as (
+            select line as record_line, string_agg(distinct error_message, '; ') as message,
+                   any_value(csv_line) as csv_line,
+                   line - 2 - (row_number() over (order by line) - 1) as good_rows_before
+            from batch_rejects group by line
+        )""")
+        parts.append(f"""
+            select null, r.record_line + coalesce((
+                       select sum(embedded_newlines) from batch_validated p where p.k < r.good_rows_before), 0),
+                   regexp_replace(r.csv_line, '\\r?\\n$', ''),
+                   {", ".join("null" for _ in names)}, null, 'quarantine', 'malformed CSV record: ' || r.message
+            from rejects r""")
+    con.execute(f"""
+        create temp table batch_checked as
+        {"with " + ", ".join(ctes) if ctes else ""}
+        {" union all ".join(parts)}
+    """)
+    con.execute("drop table batch_validated")
 
 
 def typed_columns(contract: FileContract, prefix: str = "") -> list[tuple[str, str]]:

@@ -46,6 +46,9 @@ def airflow_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         # this many seconds (default 5): a skipped or failed task ends that late, and every task holds
         # its worker slot that long. 1 s costs a heartbeat a second per running task.
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        # After a loop with nothing to do the scheduler sleeps this long (default 1 s): a task's end waits
+        # up to that long for the next task to be queued, at every step of a run.
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{BASE_URL}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
         "AIRFLOW__API__BASE_URL": BASE_URL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -41,15 +42,28 @@ class DuckDBWarehouse:
         return con
 
     def ensure_schema(self) -> None:
+        """The raw tables in their current shape. A warehouse already in it is told by one catalog query
+        (every load starts with this): the ledger's comment names the shape its DDL last ensured."""
+        tables = [*(table.name for table in RAW_TABLES), GA4_HISTORY_TABLE]
+        statements = [f"create schema if not exists {self.schema}"]
+        for table in RAW_TABLES:
+            statements += table.ddl("duckdb", f"{self.schema}.{table.name}")
+        statements.append(
+            f"create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_export.columns_ddl('duckdb')})"
+        )
+        shape = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
         with self._connect() as con:
-            con.execute(f"create schema if not exists {self.schema}")
-            for table in RAW_TABLES:
-                for statement in table.ddl("duckdb", f"{self.schema}.{table.name}"):
-                    con.execute(statement)
-            con.execute(
-                f"create table if not exists {self.schema}.{GA4_HISTORY_TABLE} ({ga4_export.columns_ddl('duckdb')})"
-            )
+            present, marked = con.execute(
+                "select count(*), bool_or(table_name = 'load_ledger' and comment = ?) from duckdb_tables()"
+                " where database_name = current_database() and schema_name = ? and table_name in ?",
+                [f"shape {shape}", self.schema_name, tables],
+            ).fetchone()
+            if present == len(tables) and marked:
+                return
+            for statement in statements:
+                con.execute(statement)
             self._upgrade_ga4_events(con)
+            con.execute(f"comment on table {self.schema}.load_ledger is {sql_literal(f'shape {shape}')}")
 
     def _upgrade_ga4_events(self, con: duckdb.DuckDBPyConnection) -> None:
         """A history table from an older export shape gains the newer columns and struct fields in place.
