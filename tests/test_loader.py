@@ -163,6 +163,31 @@ def test_bad_rows_are_quarantined_with_reason_and_line_the_rest_loads(settings: 
     assert loaded[1]["campaign"] == "multi\nline"
 
 
+def test_line_numbers_count_a_quoted_newline_in_a_file_with_no_malformed_record(settings: Settings):
+    # Every record well formed, one of them over two lines: the file's line breaks outnumber its
+    # records, so a later record's line is counted, not taken from its position.
+    lines = [
+        HEADER,
+        '"ok1",' + str(TS) + ',page_view,u1,17636,,google,cpc,"two\nlines",,,,,',  # 2-3
+        row("ok2"),  # 4
+        row("nouser", user=""),  # 5
+    ]
+    land(settings, "multiline.csv", "\n".join(lines) + "\n")
+    report = load(settings)["multiline.csv"]
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (3, 2, 1)
+    assert query(settings, "select line_number, reason from raw.quarantined_rows") == [
+        {"line_number": 5, "reason": "missing user_pseudo_id"}
+    ]
+
+
+def test_values_are_trimmed_of_unicode_spaces_as_of_ascii_ones(settings: Settings):
+    lines = [HEADER, row("a", source=" google "), row("b", source="\u00a0bing\u3000"), row("c", source="\u00a0")]
+    land(settings, "spaces.csv", "\n".join(lines) + "\n")
+    assert load(settings)["spaces.csv"].rows_loaded == 3
+    sources = query(settings, "select event_id, source from raw.streamed_events order by event_id")
+    assert [r["source"] for r in sources] == ["google", "bing", None]
+
+
 def test_future_timestamps_are_quarantined(settings: Settings):
     future = int(datetime.now(UTC).timestamp() * 1_000_000) + 2 * 86_400_000_000
     land(settings, "future.csv", "\n".join([HEADER, row("f", ts=future)]) + "\n")
