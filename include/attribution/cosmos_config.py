@@ -91,8 +91,9 @@ def dbt_task_group_args(settings: Settings) -> dict[str, Any]:
     skips a retried producer and falls back to one ``dbt run`` per model task, without data tests.
 
     Rendering reads the manifest built by ``make setup`` (``dbt parse``), so parsing the DAG never
-    runs dbt. dbt runs from its own environment (a subprocess), since dbt-bigquery and the Google
-    provider need incompatible google-cloud-storage releases.
+    runs dbt. dbt runs from its own environment, since dbt-bigquery and the Google provider need
+    incompatible google-cloud-storage releases: Cosmos runs ``dbt_executable`` as a subprocess, by
+    default the client of the long-lived dbt process that keeps the project parsed (``dbt_worker``).
     """
     project_config = ProjectConfig(
         dbt_project_path=DBT_PROJECT_DIR, manifest_path=DBT_MANIFEST_PATH, env_vars=dbt_env(settings)
