@@ -1,5 +1,26 @@
-{#- The solver of the data-driven model's Markov chain (README: data-driven attribution); the chain itself
-    is int_channel_states and int_channel_transitions. -#}
+{#- The data-driven model's Markov chain (README: data-driven attribution), in two parts: the chain's
+    states (channel_states) and the solver (markov_conversion_probabilities). -#}
+
+{% macro channel_states(transitions) -%}
+{#- One row per channel group on a path of `transitions` (rows of int_channel_paths): its paths, its
+    converting paths and its state in the chain, itself or (pooled) when on fewer than var
+    data_driven_min_paths paths. The one place the pooling rule is stated. -#}
+    select
+        to_state as channel_group,
+        count(distinct path_id) as paths,
+        count(distinct case when is_converting then path_id end) as converting_paths,
+        case
+            when count(distinct path_id) < {{ var('data_driven_min_paths') | int }} then '(pooled)'
+            else to_state
+        end as chain_state
+
+    from {{ transitions }}
+
+    where to_state not in ('(conversion)', '(null)')
+
+    group by to_state
+{%- endmacro %}
+
 
 {% macro markov_conversion_probabilities(probabilities) -%}
     {{ return(adapter.dispatch('markov_conversion_probabilities')(probabilities)) }}

@@ -2,7 +2,7 @@
 -- on a path. The chain of int_channel_transitions is solved (macro markov_conversion_probabilities):
 -- its conversion probability is the probability of absorption in (conversion) from (start); a chain
 -- state's removal effect is 1 − P(conversion with every transition into the state sent to (null)) /
--- P(conversion). A channel group has its chain state's (int_channel_states): its own, or (pooled)'s.
+-- P(conversion). A channel group has its chain state's: its own, or (pooled)'s (macro channel_states).
 
 with recursive
 
@@ -37,9 +37,36 @@ removal_effects as (
 
 ),
 
+transitions as (
+
+    select
+        path_id,
+        is_converting,
+        to_state
+
+    from {{ ref('int_channel_paths') }}
+
+),
+
 channel_states as (
 
-    select * from {{ ref('int_channel_states') }}
+    {{ channel_states('transitions') }}
+
+),
+
+paths_per_chain_state as (
+
+    select
+        channel_states.chain_state,
+        count(distinct transitions.path_id) as chain_state_paths,
+        count(distinct case when transitions.is_converting then transitions.path_id end) as chain_state_converting_paths
+
+    from transitions
+
+    inner join channel_states
+        on transitions.to_state = channel_states.channel_group
+
+    group by channel_states.chain_state
 
 ),
 
@@ -50,8 +77,8 @@ channel_removal_effects as (
         channel_states.chain_state,
         channel_states.paths,
         channel_states.converting_paths,
-        channel_states.chain_state_paths,
-        channel_states.chain_state_converting_paths,
+        paths_per_chain_state.chain_state_paths,
+        paths_per_chain_state.chain_state_converting_paths,
         removal_effects.removal_effect,
         removal_effects.conversion_probability,
         removal_effects.conversion_probability_without
@@ -60,6 +87,9 @@ channel_removal_effects as (
 
     inner join removal_effects
         on channel_states.chain_state = removal_effects.chain_state
+
+    inner join paths_per_chain_state
+        on channel_states.chain_state = paths_per_chain_state.chain_state
 
 )
 

@@ -1,7 +1,7 @@
 -- The data-driven model's Markov chain (README: data-driven attribution): one row per transition
 -- between its states, with its probability, its share of the transitions out of its state. The states
--- are (start), the chain states of the channel groups (int_channel_states: (pooled) for those on few
--- paths), and the absorbing (conversion) and (null).
+-- are (start), the channel groups, (pooled) for those on fewer than var data_driven_min_paths paths
+-- (macro channel_states), and the absorbing (conversion) and (null).
 
 with transitions as (
 
@@ -17,11 +17,7 @@ with transitions as (
 
 channel_states as (
 
-    select
-        channel_group,
-        chain_state
-
-    from {{ ref('int_channel_states') }}
+    {{ channel_states('transitions') }}
 
 ),
 
