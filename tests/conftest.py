@@ -113,6 +113,7 @@ LONGEST_FIRST = (
     "test_intraday",
     "test_airflow_ui",
     "test_pipeline_e2e",
+    "test_dbt_worker",
     "test_data_driven",
     "test_dashboard",
     "test_history",
