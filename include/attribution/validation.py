@@ -110,38 +110,39 @@ def check_rows(con: duckdb.DuckDBPyConnection, batch: BatchFile, params: dict[st
     )
     checks = [branch for column in contract.columns for branch in _column_checks(column, params)]
     checks += [f"when {condition} then {reason}" for condition, reason in contract.row_checks]
-    # Line numbers: in the usual file (every record one line: no malformed record, no newline inside a
-    # quoted field, no blank line) a record's line is its position plus the header; otherwise a running
-    # count over the whole file.
+    # Line numbers are physical lines in the file. In the usual file (every record one line: no malformed
+    # record, no newline inside a quoted field, no blank line) a record's line is its position plus the
+    # header. Otherwise DuckDB numbers records, so the newlines inside quoted fields and the malformed
+    # records (which DuckDB reports by record, kept once in batch_rejected_records) before each row are
+    # counted, by a window over a narrow projection: sorting every field with it costs seconds on big files.
     records, rejected = con.execute("select (select count(*) from batch_rows), exists(from batch_rejects)").fetchone()
     irregular = rejected or batch.line_breaks not in (records, records + 1)
-    newlines, line_number = "0", "2 + k"
+    newlines = "0"
+    numbered = "select positioned.*, 2 + k as line_number from positioned"
     if irregular:
+        con.execute("""
+            create or replace temp table batch_rejected_records as
+            select line as record_line, string_agg(distinct error_message, '; ') as message,
+                   any_value(csv_line) as csv_line,
+                   line - 2 - (row_number() over (order by line) - 1) as good_rows_before
+            from batch_rejects group by line
+        """)
         newlines = " + ".join(
             f"coalesce(length(batch_rows.{sql_ident(c)}) - length(replace(batch_rows.{sql_ident(c)}, chr(10), '')), 0)"
             for c in header
         )
-        line_number += (
-            " + (select count(*) from rejects where good_rows_before <= k) + coalesce(sum(embedded_newlines)"
-            " over (order by k rows between unbounded preceding and 1 preceding), 0)"
+        line_number = (
+            "2 + k + (select count(*) from batch_rejected_records where good_rows_before <= k)"
+            " + coalesce(sum(embedded_newlines) over (order by k rows between unbounded preceding and 1 preceding), 0)"
         )
-    key = ", ".join(contract.key)
-    text_columns = ", ".join(names)
-    # Every record checked in one pass, kept once. Line numbers are physical lines in the file: DuckDB
-    # numbers records, so count the newlines inside quoted fields and the malformed records (which
-    # DuckDB reports by record) before each row.
-    numbered = f"select positioned.*, {line_number} as line_number from positioned"
-    if irregular:  # the window over a narrow projection: sorting every field with it costs seconds on big files
         numbered = f"""select positioned.*, line_numbers.line_number from positioned
                        join (select k, {line_number} as line_number from positioned) as line_numbers using (k)"""
+    key = ", ".join(contract.key)
+    text_columns = ", ".join(names)
     con.execute("drop table if exists batch_validated")
     con.execute(f"""
         create temp table batch_validated as
-        with rejects as (
-            select line - 2 - (row_number() over (order by line) - 1) as good_rows_before
-            from batch_rejects group by line
-        ),
-        positioned as (
+        with positioned as (
             select batch_rows.rowid - (select min(rowid) from batch_rows) as k, ({newlines}) as embedded_newlines,
                    {", ".join(f"{_trimmed(field[c])} as {c}" for c in names)},
                    {"case " + too_long + " end" if too_long else "null"} as length_problem
@@ -224,24 +225,20 @@ def _resolve_repeats_and_malformed_records(
     else:
         parts.append(f"select {shape} from {valid}")
     if irregular:
-        ctes.append("""rejects as (
-            select line as record_line, string_agg(distinct error_message, '; ') as message,
-                   any_value(csv_line) as csv_line,
-                   line - 2 - (row_number() over (order by line) - 1) as good_rows_before
-            from batch_rejects group by line
-        )""")
         parts.append(f"""
             select null, r.record_line + coalesce((
                        select sum(embedded_newlines) from batch_validated p where p.k < r.good_rows_before), 0),
                    regexp_replace(r.csv_line, '\\r?\\n$', ''),
                    {", ".join("null" for _ in names)}, null, 'quarantine', 'malformed CSV record: ' || r.message
-            from rejects r""")
+            from batch_rejected_records r""")
     con.execute(f"""
         create temp table batch_checked as
         {"with " + ", ".join(ctes) if ctes else ""}
         {" union all ".join(parts)}
     """)
     con.execute("drop table batch_validated")
+    if irregular:
+        con.execute("drop table batch_rejected_records")
 
 
 def typed_columns(contract: FileContract, prefix: str = "") -> list[tuple[str, str]]:
