@@ -290,6 +290,10 @@ def serve(socket_path: Path) -> int:
     if lock is None:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Its own log, however it was started (by the stack or by a build): the one the client names.
+    log = log_path(socket_path).open("ab", buffering=0)
+    os.dup2(log.fileno(), sys.stdout.fileno())
+    os.dup2(log.fileno(), sys.stderr.fileno())
     os.chdir(socket_path.parent)  # not the directory it was started from: a build's copy, deleted after it
     # dbt imported before the socket answers: a client that connects is served at once
     worker = Worker(socket_path.with_suffix(".parse"))
@@ -334,7 +338,7 @@ def start(socket_path: Path, env: dict[str, str] | None = None) -> subprocess.Po
     """Start a worker for ``socket_path`` in a session of its own (stopped by its pid: :func:`stop`);
     the client runs on the dbt environment's Python, the worker's."""
     socket_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path(socket_path).open("ab") as log:
+    with log_path(socket_path).open("ab") as log:  # what it says before it serves (an import error)
         return subprocess.Popen(
             [sys.executable, *serve_arguments(socket_path)],
             env=env,
@@ -386,8 +390,10 @@ def stop(socket_path: Path, timeout: float = 30) -> bool:
     import signal
 
     def alive() -> bool:  # its lock is held until it has exited
-        if not lock_path(socket_path).exists() or (lock := _locked(socket_path)) is None:
-            return lock_path(socket_path).exists()
+        if not lock_path(socket_path).exists():
+            return False
+        if (lock := _locked(socket_path)) is None:
+            return True
         lock.close()
         return False
 
