@@ -39,6 +39,11 @@ def wait_for(driver, css: str, count: int = 1, timeout: float = 90) -> list:
     )
 
 
+def wait_for_text(driver, text: str, timeout: float = 90) -> bool:
+    """True once ``text`` is shown on the page."""
+    return WebDriverWait(driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+
+
 def metrics(driver) -> dict[str, str]:
     """Streamlit metrics on the page: label → value as shown."""
     return {

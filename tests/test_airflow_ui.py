@@ -5,7 +5,7 @@ import json
 import urllib.request
 
 import pytest
-from browser import chromium, wait_for
+from browser import chromium, wait_for_text
 from conftest import run
 from servers import free_port, serving
 
@@ -56,12 +56,16 @@ def test_the_ui_lists_the_dashboard_link_and_the_dbt_docs(api_server):
 @pytest.mark.browser
 def test_the_dbt_docs_are_browsable_inside_airflow(api_server, tmp_path):
     url, _ = api_server
+    node = "model.attribution.mart_first_click"
     status, manifest = _get(f"{url}/cosmos/attribution/manifest.json")
-    assert status == 200 and "model.attribution.mart_first_click" in json.loads(manifest)["nodes"]
+    assert status == 200 and node in json.loads(manifest)["nodes"]
+    description = json.loads(manifest)["nodes"][node]["description"]
     with chromium(tmp_path / "chromium") as browser:
-        browser.get(f"{url}/cosmos/attribution/dbt_docs_index.html")
-        # The docs app loads the manifest and catalog through the plugin and lists the project's models.
-        assert wait_for(browser, "[href='#!/model/model.attribution.mart_first_click']")
+        browser.get(f"{url}/cosmos/attribution/dbt_docs_index.html#!/model/{node}")
+        # The docs app loads the manifest and catalog through the plugin: the model's page shows its
+        # description, and the project tree, opened at the model, its neighbours in marts/.
+        assert wait_for_text(browser, description)
+        assert wait_for_text(browser, "mart_last_click")
 
 
 def test_the_rest_client_unpauses_triggers_and_reads_runs(api_server, monkeypatch):
