@@ -54,8 +54,14 @@ BATCH_EVENTS = 1_000
 SMALL_HISTORY_DAYS, SMALL_HISTORY_PER_DAY = 5, 10_000  # 50 k events
 LARGE_HISTORY_COPIES = 10  # 10 copies of 500 k events: 5 M
 LOAD_EVENTS = 200_000
-DATA_DRIVEN_MODELS = ("int_channel_paths", "int_channel_removal_effects", "int_data_driven_credits",
-                      "mart_channel_removal_effects")  # fmt: skip
+DATA_DRIVEN_MODELS = (
+    "int_channel_paths",
+    "int_channel_states",
+    "int_channel_transitions",
+    "int_channel_removal_effects",
+    "int_data_driven_credits",
+    "mart_channel_removal_effects",
+)
 ON_DEMAND_USD_PER_TIB = 6.25  # BigQuery on-demand list price, US multi-region
 GROUPS = ("parse", "run", "scaling", "load", "freshness", "ga4", "ga4-freshness")
 

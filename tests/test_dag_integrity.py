@@ -82,6 +82,8 @@ def test_wiring_generate_and_seed_history_then_load_dbt_publish(dag):
         "int_sessions",
         "int_rule_based_credits",
         "int_channel_paths",
+        "int_channel_states",
+        "int_channel_transitions",
         "int_channel_removal_effects",
         "int_data_driven_credits",
         "mart_attribution_credits",

@@ -38,6 +38,8 @@ RELATIONS = (
     "int_touchpoints",
     "int_rule_based_credits",
     "int_channel_paths",
+    "int_channel_states",
+    "int_channel_transitions",
     "int_channel_removal_effects",
     "int_data_driven_credits",
     "mart_attribution_credits",
