@@ -136,9 +136,11 @@ class Workspace:
         partial.replace(self.settings.landing_path / batch.name)
 
     def load(self) -> None:
-        """The load script: a fresh interpreter loading what has landed, as a scheduled task would."""
-        probe = "from attribution.landing import load_pending; from attribution.settings import load_settings;"
-        probe += "from attribution.warehouse import connect; s = load_settings(); load_pending(s, connect(s))"
+        """The load script: a fresh interpreter doing what the pipeline's load task does: load what has
+        landed, note what changed in the GA4 export (so a build reads only what changed there)."""
+        probe = "from attribution.landing import load_pending, note_export_changes;"
+        probe += "from attribution.settings import load_settings; from attribution.warehouse import connect;"
+        probe += "s = load_settings(); w = connect(s); load_pending(s, w); note_export_changes(s, w)"
         _check([sys.executable, "-c", probe], self.env)
 
     def load_and_build(self, *dbt_flags: str, plain: bool = False) -> float:

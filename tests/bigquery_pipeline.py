@@ -188,6 +188,7 @@ class BigQueryPipeline:
     marts: dict[str, dict[str, dict]] = field(default_factory=dict)  # point -> warehouse -> marts
     compiled: dict = field(default_factory=dict)  # the manifest compiled for `events_*` before the incremental build
     first_new_day: object = None  # the first event day of the batch loaded before that build
+    first_seen_day: object = None  # the first day of the sessions that batch continues (none: it continues none)
     dashboards: dict[str, dict] = field(default_factory=dict)  # target -> dashboard_figures
     intraday: dict[str, dict] = field(default_factory=dict)  # point -> first_clicks of the streamed day
     link: dict = field(default_factory=dict)  # the conversion a late login linked to another device
@@ -315,6 +316,15 @@ def bigquery_pipeline(tmp_path_factory: pytest.TempPathFactory):
             f" where _batch_file = '{later.name}'"
         )
         pipeline.first_new_day = first_new["day"]
+        # The sessions those events continue (the logins), by their first day: where int_sessions reads
+        # their older events from.
+        [seen] = connect(settings).query(
+            f"select min(sessions.session_date) as day from {table(settings, 'int_sessions')} as sessions"
+            f" inner join {table(settings, 'streamed_events')} as events"
+            " on sessions.user_pseudo_id = events.user_pseudo_id and sessions.ga_session_id = events.ga_session_id"
+            f" where events._batch_file in ('{later.name}', 'link.csv')"
+        )
+        pipeline.first_seen_day = seen["day"]
 
         recorder.phase = "compile for events_*"  # what the next incremental build would send to production
         compiled = tmp / "compiled"

@@ -77,13 +77,13 @@ def cost_problems(node: dict, relations: list[str], column: str) -> list[str]:
 @pytest.fixture(scope="module")
 def built(bigquery_pipeline: BigQueryPipeline):
     """The project built on the emulator, a batch loaded after it, then compiled for `events_*`:
-    (manifest, settings, GA4 rows, first event day of that batch)."""
+    (manifest, settings, GA4 rows, first event day of that batch, first day of the sessions it continues)."""
     pipeline = bigquery_pipeline
-    return pipeline.compiled, pipeline.settings, pipeline.history, pipeline.first_new_day
+    return pipeline.compiled, pipeline.settings, pipeline.history, pipeline.first_new_day, pipeline.first_seen_day
 
 
 def test_the_readers_are_found_and_compiled_as_incremental_builds(built):
-    manifest, _, _, _ = built
+    manifest, _, _, _, _ = built
     ga4, streamed = (incremental_readers(manifest, source) for source in (GA4_SOURCE, STREAMED_SOURCE))
     assert set(ga4) >= {"stg_ga4_events"}
     assert {r for relations in ga4.values() for r in relations} == {f"`{PROJECT}`.`{GA4_DATASET}`.`events_*`"}
@@ -95,7 +95,7 @@ def test_the_readers_are_found_and_compiled_as_incremental_builds(built):
 
 
 def test_ga4_export_readers_read_only_the_recent_shards(built):
-    manifest, _, history, _ = built
+    manifest, _, history, _, _ = built
     readers = incremental_readers(manifest, GA4_SOURCE)
     problems = []
     for name, relations in readers.items():
@@ -109,7 +109,7 @@ def test_ga4_export_readers_read_only_the_recent_shards(built):
 
 
 def test_streamed_table_readers_read_only_the_recent_partitions(built):
-    manifest, settings, _, first_new = built
+    manifest, settings, _, first_new, first_seen = built
     table = connect(settings).client.get_table(f"{PROJECT}.{settings.bq_dataset}.streamed_events")
     column = table.time_partitioning.field  # as the loader partitions it
     readers = incremental_readers(manifest, STREAMED_SOURCE)
@@ -117,21 +117,22 @@ def test_streamed_table_readers_read_only_the_recent_partitions(built):
     for name, relations in readers.items():
         problems += cost_problems(manifest["nodes"][f"model.attribution.{name}"], relations, column)
     assert not problems, "\n\n".join(problems)
-    # From the first day of the events loaded since the build; sessions from the lookback before it.
+    # From the first day of the events loaded since the build.
     first_days = {name: min(lower_bounds(manifest["nodes"][f"model.attribution.{name}"]["compiled_code"], column))
                   for name in readers}  # fmt: skip
-    lookback = timedelta(days=yaml.safe_load(DBT_PROJECT.read_text())["vars"]["lookback_days"])
-    assert first_days == {
-        "int_conversions": first_new.isoformat(),
-        "int_device_identities": first_new.isoformat(),
-        "int_sessions": (first_new - lookback).isoformat(),
-    }
+    assert first_days == dict.fromkeys(readers, first_new.isoformat())
+    assert set(readers) == {"int_conversions", "int_device_identities", "int_sessions"}
+    # int_sessions reads the older events of the sessions those continue from those sessions' first
+    # day (a day after every event when they continue none), not the whole lookback before it.
+    sessions = lower_bounds(manifest["nodes"]["model.attribution.int_sessions"]["compiled_code"], column)
+    seen = first_seen.isoformat() if first_seen else "9999-12-31"
+    assert sorted(sessions) == sorted([first_new.isoformat(), seen])
 
 
 def test_the_live_feed_ranks_only_the_recent_partitions(built):
     """mart_live_events is rebuilt every run: it reads the streamed table from a constant day, the
     newest first_event_date in the ledger less var live_events_days, never the whole table."""
-    manifest, settings, _, _ = built
+    manifest, settings, _, _, _ = built
     [ledger] = connect(settings).query(
         f"select max(first_event_date) as day from `{PROJECT}.{settings.bq_dataset}.load_ledger`"
     )

@@ -17,10 +17,11 @@
 
 {#- SQL condition on int_events rows: loaded after the watermark (every row on a full build). On an
     incremental build with a known first_day (first_new_event_date), also `event_date >= first_day`:
-    the same rows, stated as a constant that BigQuery prunes partitions by. -#}
-{% macro loaded_since_watermark(incremental, first_day) -%}
+    the same rows, stated as a constant that BigQuery prunes partitions by. `since`: the watermark as
+    a constant (watermark_constant), which DuckDB's zone maps and BigQuery's clustering prune by too. -#}
+{% macro loaded_since_watermark(incremental, first_day, since=none) -%}
     {%- if incremental -%}
-        loaded_at > {{ watermark() }}{% if first_day is not none %} and {{ event_date_from(first_day) }}{% endif %}
+        loaded_at > {{ since or watermark() }}{% if first_day is not none %} and {{ event_date_from(first_day) }}{% endif %}
     {%- else -%}
         true
     {%- endif -%}
@@ -91,6 +92,37 @@
     {{- return(days | min if days else modules.datetime.date(9999, 12, 31)) -}}
 {% endmacro %}
 
+{#- Compile time, int_sessions: the first day of the events earlier builds saw of the sessions that
+    events loaded since its watermark touch: their rows' earliest session_date (a row starts at its
+    session's earliest event; event_date is that event's UTC day too). The build reads those sessions'
+    older events from it on; a day after every event when no touched session existed before (all their
+    events are new: nothing older is read). From the new events, which are in the newest blocks of
+    stg_ga4_events and the newest partitions of the streamed table, and this model's rows from
+    var lookback_days before first_day on (a session's events span less than the lookback). The
+    lookback bound itself where this cannot be told: events removed from the export since the
+    watermark (the pre_hook has deleted their sessions' rows), while parsing and in dbt unit tests.
+    None (every day) when first_day is none. -#}
+{% macro first_day_seen_of_touched_sessions(first_day) %}
+    {%- set events = ref('int_events') -%}
+    {%- if first_day is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set lookback_day = first_day - modules.datetime.timedelta(days=var('lookback_days') | int) -%}
+    {%- if first_day.year == 9999 -%}
+        {{- return(first_day) -}}
+    {%- endif -%}
+    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' or removed_since_watermark_exist() -%}
+        {{- return(lookback_day) -}}
+    {%- endif -%}
+    {%- set seen = run_query(
+        'select min(sessions.session_date) from ' ~ this ~ ' as sessions inner join (select distinct user_pseudo_id,'
+        ~ ' ga_session_id from ' ~ events ~ ' where loaded_at > ' ~ watermark_constant() ~ ' and ' ~ event_date_from(first_day)
+        ~ ') as touched on sessions.user_pseudo_id = touched.user_pseudo_id and sessions.ga_session_id = touched.ga_session_id'
+        ~ " where sessions.session_date >= cast('" ~ lookback_day.strftime('%Y-%m-%d') ~ "' as date)"
+    ).columns[0].values()[0] -%}
+    {{- return(seen if seen is not none else modules.datetime.date(9999, 12, 31)) -}}
+{% endmacro %}
+
 {#- Model config: an incremental model whose rows are rebuilt per `key`: a build deletes every row of
     the keys in its result and inserts the result, so rows that no longer exist disappear (a touchpoint
     that left the lookback window). DuckDB: dbt's delete+insert. BigQuery: dbt's merge strategy with
@@ -128,8 +160,11 @@
 {%- endmacro %}
 
 {#- Compile time: this model's watermark read once, as an SQL timestamp constant (epoch for an empty
-    table). -#}
+    table); the SQL expression (watermark) while parsing and in dbt unit tests. -#}
 {% macro watermark_constant() %}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{- return(watermark()) -}}
+    {%- endif -%}
     {%- set newest = run_query('select max(_events_loaded_at) from ' ~ this).columns[0].values()[0] -%}
     {%- set at = newest.strftime('%Y-%m-%d %H:%M:%S.%f') if newest is not none else '1970-01-01 00:00:00' -%}
     {{- return("cast('" ~ at ~ "' as " ~ dbt.type_timestamp() ~ ")") -}}

@@ -17,6 +17,10 @@
 }}
 
 {%- set first_new_day = first_new_event_date() %}
+{%- set first_seen_day = first_day_seen_of_touched_sessions(first_new_day) %}
+{#- Read once: the new events and the older ones are told apart by the same watermark, whatever the
+    pre_hook deletes. -#}
+{%- set since = watermark_constant() if is_incremental() else none %}
 
 with
 
@@ -25,7 +29,7 @@ new_events as (
     select * from {{ ref('int_events') }}
 
     where
-        {{ loaded_since_watermark(is_incremental(), first_new_day) }}
+        {{ loaded_since_watermark(is_incremental(), first_new_day, since) }}
         and user_pseudo_id is not null
         and ga_session_id is not null
 
@@ -76,11 +80,16 @@ loads as (
 ),
 
 -- Incremental: only the sessions with new or removed events, rebuilt from all their events (merging
--- on the session replaces it). A session's events span less than the
--- lookback, so they are all in the partitions from lookback_days before the first new event's day.
+-- on the session replaces it): the new ones, and those earlier builds saw, from the first day of them
+-- (first_day_seen_of_touched_sessions; none when every touched session is new).
 events as (
 
-    {% if is_incremental() -%}
+    select * from new_events
+
+    {%- if is_incremental() %}
+
+        union all
+
         select all_events.* from {{ ref('int_events') }} as all_events
 
         inner join touched_sessions
@@ -88,9 +97,9 @@ events as (
                 all_events.user_pseudo_id = touched_sessions.user_pseudo_id
                 and all_events.ga_session_id = touched_sessions.ga_session_id
 
-        where {{ event_date_from(first_new_day, days_before=var('lookback_days')) }}
-    {%- else -%}
-        select * from new_events
+        where
+            {{ event_date_from(first_seen_day) }}
+            and all_events.loaded_at <= {{ since }}
     {%- endif %}
 
 ),
