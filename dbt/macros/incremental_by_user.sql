@@ -180,6 +180,16 @@
     {{- return(removed.columns[0].values()[0] > 0) -}}
 {% endmacro %}
 
+{#- Compile time: whether SQL must allow for events removed from the GA4 export since this model's
+    watermark: removed_since_watermark_exist, and true while parsing and in dbt unit tests (their
+    inputs are fixtures, not tables). -#}
+{% macro removed_since_watermark_may_exist() %}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{- return(true) -}}
+    {%- endif -%}
+    {{- return(removed_since_watermark_exist()) -}}
+{% endmacro %}
+
 {#- pre_hook of an incremental model: delete its rows that rest on events removed from the GA4 export
     since its watermark (the handover of a day from intraday to daily data); the build then rebuilds
     what remains of them, the removed events' users and sessions among those it rebuilds. `by`, what

@@ -15,6 +15,10 @@
 }}
 
 {%- set first_new_day = first_new_event_date() %}
+{#- With no event removed from the export since the watermark (no pre_hook, nothing to rebuild from
+    other occurrences), the watermark read once, as a constant the scans prune by. -#}
+{%- set rebuilds_removed = is_incremental() and removed_since_watermark_may_exist() %}
+{%- set since = watermark_constant() if is_incremental() and not rebuilds_removed else none %}
 
 with
 
@@ -22,7 +26,7 @@ new_events as (
 
     select * from {{ ref('int_events') }}
 
-    where {{ loaded_since_watermark(is_incremental(), first_new_day) }}
+    where {{ loaded_since_watermark(is_incremental(), first_new_day, since) }}
 
 ),
 
@@ -68,8 +72,8 @@ fresh_occurrences as (
         -- A constant day at the top: BigQuery prunes partitions by it.
         and {{ event_date_from(first_new_day) }}
         and (
-            {{ loaded_since_watermark(is_incremental(), none) }}
-            {%- if is_incremental() %}
+            {{ loaded_since_watermark(is_incremental(), none, since) }}
+            {%- if rebuilds_removed %}
                 or coalesce(transaction_id, event_id) in (select removed_events.conversion_id from removed_events)
             {%- endif %}
         )
