@@ -101,8 +101,8 @@
     var lookback_days before first_day on (a session's events span less than the lookback). The
     lookback bound itself where this cannot be told: events removed from the export since the
     watermark (the pre_hook has deleted their sessions' rows), while parsing and in dbt unit tests.
-    None (every day) when first_day is none. -#}
-{% macro first_day_seen_of_touched_sessions(first_day) %}
+    None (every day) when first_day is none. `since`: the model's watermark_constant. -#}
+{% macro first_day_seen_of_touched_sessions(first_day, since) %}
     {%- set events = ref('int_events') -%}
     {%- if first_day is none -%}
         {{- return(none) -}}
@@ -116,7 +116,7 @@
     {%- endif -%}
     {%- set seen = run_query(
         'select min(sessions.session_date) from ' ~ this ~ ' as sessions inner join (select distinct user_pseudo_id,'
-        ~ ' ga_session_id from ' ~ events ~ ' where loaded_at > ' ~ watermark_constant() ~ ' and ' ~ event_date_from(first_day)
+        ~ ' ga_session_id from ' ~ events ~ ' where loaded_at > ' ~ since ~ ' and ' ~ event_date_from(first_day)
         ~ ') as touched on sessions.user_pseudo_id = touched.user_pseudo_id and sessions.ga_session_id = touched.ga_session_id'
         ~ " where sessions.session_date >= cast('" ~ lookback_day.strftime('%Y-%m-%d') ~ "' as date)"
     ).columns[0].values()[0] -%}

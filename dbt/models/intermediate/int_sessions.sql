@@ -17,10 +17,10 @@
 }}
 
 {%- set first_new_day = first_new_event_date() %}
-{%- set first_seen_day = first_day_seen_of_touched_sessions(first_new_day) %}
 {#- Read once: the new events and the older ones are told apart by the same watermark, whatever the
     pre_hook deletes. -#}
 {%- set since = watermark_constant() if is_incremental() else none %}
+{%- set first_seen_day = first_day_seen_of_touched_sessions(first_new_day, since) %}
 
 with
 
