@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,7 +15,9 @@ import duckdb
 import pytest
 
 # Airflow reads AIRFLOW_HOME when first imported: point it at a throwaway home before any test does.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 from attribution.settings import PROJECT_ROOT, Settings, load_settings
 from attribution.stack.environment import DAG_ID, VENV_BIN
@@ -24,6 +28,7 @@ PY = Path(sys.executable)
 # Airflow commands run without these (see `run`): Cosmos's dbt keeps its own target directory.
 DBT_ARTEFACTS = ("DBT_TARGET_PATH", "DBT_LOG_PATH")
 DBT_TARGET = Path(tempfile.mkdtemp(prefix="dbt-target-"))
+atexit.register(shutil.rmtree, DBT_TARGET, ignore_errors=True)
 os.environ["DBT_TARGET_PATH"] = str(DBT_TARGET)
 os.environ["DBT_LOG_PATH"] = str(DBT_TARGET / "logs")
 # The test tiers and their enforcement; the BigQuery pipeline session that three test files share.
