@@ -63,14 +63,20 @@ def _collected(**fields) -> dict:
     return {name: fields.get(name) for name, _ in struct}
 
 
-def _last_click(channel_group: str, source: str, medium: str) -> dict:
-    """A ``session_traffic_source_last_click`` struct whose cross-channel campaign is GA4's verdict."""
+def _last_click(channel_group: str, source: str, medium: str, google_ads: tuple[str, str] | None = None) -> dict:
+    """A ``session_traffic_source_last_click`` struct whose cross-channel campaign is GA4's verdict;
+    ``google_ads``: the (campaign id, name) of the Ads campaign GA4 names for a session an Ads click started."""
+    campaign_id, campaign_name = google_ads or (None, None)
     return {
         "manual_campaign": None,
         "cross_channel_campaign": {
-            "campaign_id": None, "campaign_name": None, "source": source, "medium": medium,
+            "campaign_id": campaign_id, "campaign_name": campaign_name, "source": source, "medium": medium,
             "default_channel_group": channel_group, "primary_channel_group": channel_group,
         },
+        "google_ads_campaign": {
+            "customer_id": "1234567890", "account_name": "Example Store", "campaign_id": campaign_id,
+            "campaign_name": campaign_name, "ad_group_id": "2222", "ad_group_name": "Brand terms",
+        } if google_ads else None,
     }  # fmt: skip
 
 
@@ -80,8 +86,8 @@ def current_export_rows(end: datetime) -> list[dict]:
 
     - ``u_manual``: a manual campaign only in ``collected_traffic_source`` → Email; revenue in USD (45 in
       the property's currency, 50 USD). GA4 agrees (Email).
-    - ``u_gclid``: a Google Ads click identified only by its ``gclid`` → google / cpc, Paid Search. GA4
-      agrees.
+    - ``u_gclid``: a Google Ads click identified only by its ``gclid`` → google / cpc, Paid Search, and
+      the Ads campaign GA4 names for its session (Ads Brand, 111). GA4 agrees.
     - ``u_selfref``: first session holds ``first_visit`` with ``traffic_source`` google / organic and no
       sourced event → Organic Search (first visit). Its second session's only source is a referral from
       the store's own site → Direct; its purchase goes to Organic Search under last_non_direct_click.
@@ -122,7 +128,7 @@ def current_export_rows(end: datetime) -> list[dict]:
         }
 
     email = _last_click("Email", "newsletter", "email")
-    paid = _last_click("Paid Search", "google", "cpc")
+    paid = _last_click("Paid Search", "google", "cpc", google_ads=("111", "Ads Brand"))
     organic = _last_click("Organic Search", "google", "organic")
     direct = _last_click("Direct", "(direct)", "(none)")
     page_view = row("u_ignored", 4001, "page_view", 5.5, params=[("source", "pay.example.net"),

@@ -302,9 +302,11 @@ def test_google_ads_cost_comes_from_the_transfers_tables_and_outranks_a_cost_fil
     [unmatched] = connect(settings).query(
         f"select spend, reason from {table(settings, 'mart_unmatched_spend')} where campaign_id = '111'"
     )
+    # Its clicks are in the export two days before (tests/ga4_fixture.py's u_gclid: a gclid session GA4 names
+    # Ads Brand for), none on the spend's day.
     assert (float(unmatched["spend"]), unmatched["reason"]) == (
         7.5,
-        "no session carries this source / medium / campaign",
+        "sessions carry this source / medium / campaign on other days only",
     )
 
 

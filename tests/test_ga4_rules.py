@@ -16,6 +16,8 @@ from conftest import dags_test
 from ga4_fixture import current_export_rows, insert_into_duckdb
 
 from attribution.dbt_cli import run_dbt
+from attribution.landing import load_pending
+from attribution.raw_tables import COST
 from attribution.settings import PROJECT_ROOT, Settings, load_settings
 from attribution.warehouse import connect
 
@@ -33,25 +35,37 @@ def _param(name: str, key: str) -> str:
 def test_the_rules_on_rows_of_the_current_export_schema(settings: Settings, attribution_env, tmp_path: Path):
     connect(settings).ensure_schema()
     insert_into_duckdb(settings.warehouse_path, current_export_rows(datetime(2026, 11, 20, 12, tzinfo=UTC)), tmp_path)
+    # The Google Ads campaign's spend that day, keyed by its id under the name it had before a rename.
+    cost = settings.landing_path / "cost" / "spend.csv"
+    cost.parent.mkdir(parents=True)
+    cost.write_text(f"{','.join(COST.column_names)}\n2026-11-18,google,cpc,Brand (old name),111,12.00,3,,USD\n")
+    assert [report.status for report in load_pending(settings, connect(settings))] == ["loaded"]
     assert run_dbt(["build", "--exclude", "resource_type:unit_test"], environ={**os.environ, **attribution_env}) == 0
     warehouse = connect(settings)
 
     sessions = {
-        (r["user_pseudo_id"], r["ga_session_id"]): (r["source"], r["medium"], r["channel_group"], r["source_rule"])
+        (r["user_pseudo_id"], r["ga_session_id"]): (
+            r["source"], r["medium"], r["campaign"], r["campaign_id"], r["channel_group"], r["source_rule"]
+        )
         for r in warehouse.query("select * from int_sessions")
-    }
+    }  # fmt: skip
     assert sessions == {
         # collected_traffic_source's manual campaign, with no event parameter
-        ("u_manual", 1001): ("newsletter", "email", "Email", "event"),
-        # a Google Ads click known only by its gclid
-        ("u_gclid", 2001): ("google", "cpc", "Paid Search", "click id"),
+        ("u_manual", 1001): ("newsletter", "email", "spring", None, "Email", "event"),
+        # a Google Ads click known only by its gclid, in the Ads campaign GA4 names for its session
+        ("u_gclid", 2001): ("google", "cpc", "Ads Brand", "111", "Paid Search", "click id"),
         # the first session without a source takes the user's first-touch source
-        ("u_selfref", 3001): ("google", "organic", "Organic Search", "first visit"),
+        ("u_selfref", 3001): ("google", "organic", "(not set)", None, "Organic Search", "first visit"),
         # a referral from the store's own site carries no source
-        ("u_selfref", 3002): ("(direct)", "(none)", "Direct", "none"),
+        ("u_selfref", 3002): ("(direct)", "(none)", "(direct)", None, "Direct", "none"),
         # nor does one flagged ignore_referrer
-        ("u_ignored", 4001): ("(direct)", "(none)", "Direct", "none"),
+        ("u_ignored", 4001): ("(direct)", "(none)", "(direct)", None, "Direct", "none"),
     }
+    # So the Ads campaign's spend meets its clicks: by id, under the sessions' (current) name.
+    [matched] = warehouse.query("select campaign_key, spend, matched_by, unmatched_reason from int_spend_matches")
+    assert (matched["campaign_key"], float(matched["spend"]), matched["matched_by"], matched["unmatched_reason"]) == (
+        "ads brand", 12.0, "campaign id", None
+    )  # fmt: skip
     last_non_direct = {
         r["conversion_id"]: (r["channel_group"], r["attributed_revenue"])
         for r in warehouse.query(

@@ -50,24 +50,29 @@ def _count(settings: Settings, sql: str = "select count(*) from raw.ga4_events")
         return con.execute(sql).fetchone()
 
 
-def test_an_old_shape_history_table_is_upgraded_in_place_and_keeps_its_rows(settings: Settings, tmp_path: Path):
+def _upgrade(settings: Settings, tmp_path: Path, schema: tuple, insert: str) -> None:
+    """A ``raw.ga4_events`` of ``schema`` holding a row, upgraded by ``ensure_schema`` (twice: idempotent),
+    then the same column types as a table created today (and no column twice)."""
     settings.warehouse_path.parent.mkdir(parents=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute(f"create schema raw; create table raw.ga4_events ({_ddl(OLD_SCHEMA, 'duckdb')})")
-        con.execute("""
-            insert into raw.ga4_events (event_date, event_timestamp, event_name, user_pseudo_id, ecommerce)
-            values ('20251120', 1763640000000000, 'purchase', 'u1', {'transaction_id': 't1', 'purchase_revenue': 9.5})
-        """)
-    for _ in range(2):  # idempotent
+        con.execute(f"create schema raw; create table raw.ga4_events ({_ddl(schema, 'duckdb')})")
+        con.execute(insert)
+    for _ in range(2):
         connect(settings).ensure_schema()
-
-    # The same column types as a table created today (and no column twice).
     fresh = _with(settings, ATTRIBUTION_DUCKDB_PATH=str(tmp_path / "fresh" / "w.duckdb"))
     connect(fresh).ensure_schema()
     with duckdb.connect(str(fresh.warehouse_path), read_only=True) as con:
         current = _columns(con)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert _columns(con) == current
+
+
+def test_an_old_shape_history_table_is_upgraded_in_place_and_keeps_its_rows(settings: Settings, tmp_path: Path):
+    _upgrade(settings, tmp_path, OLD_SCHEMA, """
+        insert into raw.ga4_events (event_date, event_timestamp, event_name, user_pseudo_id, ecommerce)
+        values ('20251120', 1763640000000000, 'purchase', 'u1', {'transaction_id': 't1', 'purchase_revenue': 9.5})
+    """)  # fmt: skip
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert list(_columns(con))[-3:] == list(NEWER_COLUMNS)  # added at the end, in place
         assert con.execute("""
             select event_name, user_pseudo_id, ecommerce, collected_traffic_source, session_traffic_source_last_click
@@ -76,6 +81,30 @@ def test_an_old_shape_history_table_is_upgraded_in_place_and_keeps_its_rows(sett
             ("purchase", "u1", {"transaction_id": "t1", "purchase_revenue": 9.5, "purchase_revenue_in_usd": None},
              None, None)
         ]  # fmt: skip
+
+
+BEFORE_GOOGLE_ADS_CAMPAIGN = tuple(
+    (name, tuple(f for f in t if f[0] != "google_ads_campaign") if name == "session_traffic_source_last_click" else t)
+    for name, t in SCHEMA
+)
+"""``raw.ga4_events`` as ``ensure_schema`` created it before ``google_ads_campaign`` in the session's last click."""
+
+
+def test_a_history_table_gains_a_field_inside_a_record_and_keeps_its_values(settings: Settings, tmp_path: Path):
+    _upgrade(settings, tmp_path, BEFORE_GOOGLE_ADS_CAMPAIGN, """
+        insert into raw.ga4_events (event_date, event_timestamp, event_name, user_pseudo_id,
+                                    session_traffic_source_last_click)
+        values ('20251120', 1763640000000000, 'page_view', 'u1',
+                {'manual_campaign': null, 'cross_channel_campaign': {'campaign_id': null, 'campaign_name': null,
+                 'source': 'google', 'medium': 'cpc', 'default_channel_group': 'Paid Search',
+                 'primary_channel_group': 'Paid Search'}})
+    """)  # fmt: skip
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("""
+            select session_traffic_source_last_click.cross_channel_campaign.default_channel_group,
+                   session_traffic_source_last_click.google_ads_campaign
+            from raw.ga4_events
+        """).fetchall() == [("Paid Search", None)]
 
 
 def test_synthetic_history_fills_the_newer_columns_as_a_current_export_would(settings: Settings):
@@ -225,7 +254,8 @@ def test_bigquery_an_old_shape_ga4_events_table_gains_the_newer_columns(bq_setti
     fields = _bq_upgrade(bq_settings, with_usd)
     assert list(fields) == [name for name, _ in SCHEMA]
     assert fields["collected_traffic_source"] == [name for name, _ in dict(SCHEMA)["collected_traffic_source"]]
-    assert fields["session_traffic_source_last_click"] == ["manual_campaign", "cross_channel_campaign"]
+    last_click = ["manual_campaign", "cross_channel_campaign", "google_ads_campaign"]
+    assert fields["session_traffic_source_last_click"] == last_click
 
 
 @pytest.mark.bigquery

@@ -34,6 +34,10 @@ SCHEMA: tuple = (
         ("cross_channel_campaign", tuple((name, "string") for name in (
             "campaign_id", "campaign_name", "source", "medium", "default_channel_group",
             "primary_channel_group"))),
+        # The Google Ads campaign of a session an Ads click started (the export names it there, not in
+        # the click's own fields). Last here, unlike the export: an embedded table gains it at the end.
+        ("google_ads_campaign", tuple((name, "string") for name in (
+            "customer_id", "account_name", "campaign_id", "campaign_name", "ad_group_id", "ad_group_name"))),
     )),
     # The site's own user id, set when the user is logged in (every export has it, null without one;
     # extracts such as the public sample's leave it out).

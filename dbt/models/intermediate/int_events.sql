@@ -1,11 +1,12 @@
 -- The one event shape every downstream model reads: GA4 history and streamed events, each row tagged
 -- with where it came from (event_origin), with the traffic-source rules of a real GA4 property applied
 -- (docs/ga4.md): placeholders meaning "none" removed, a click id standing in for a missing manual
--- source, unwanted referrals (listed hosts, the event's own site, ignore_referrer) carrying no source.
+-- source (a Google Ads click with the Ads campaign GA4 names for its session), unwanted referrals
+-- (listed hosts, the event's own site, ignore_referrer) carrying no source.
 -- The two origins do not overlap in time: history ends where the stream begins (README: GA4 history),
 -- so no event is counted twice. is_provisional: read from GA4's streaming export (an intraday
--- table), to be replaced by the day's daily data. A view: incremental models downstream read only their touched users'
--- events from it.
+-- table), to be replaced by the day's daily data. A view: incremental models downstream read only their
+-- touched users' events from it.
 
 {{ config(materialized='view') }}
 
@@ -59,6 +60,8 @@ events as (
         ga4_channel_group,
         ga4_source,
         ga4_medium,
+        google_ads_campaign,
+        google_ads_campaign_id,
         event_timestamp,
         event_at,
         event_date,
@@ -93,6 +96,8 @@ events as (
         cast(null as {{ dbt.type_string() }}) as ga4_channel_group,
         cast(null as {{ dbt.type_string() }}) as ga4_source,
         cast(null as {{ dbt.type_string() }}) as ga4_medium,
+        cast(null as {{ dbt.type_string() }}) as google_ads_campaign,
+        cast(null as {{ dbt.type_string() }}) as google_ads_campaign_id,
         event_timestamp,
         event_at,
         event_date,
@@ -130,6 +135,8 @@ without_placeholders as (
         ga4_channel_group,
         ga4_source,
         ga4_medium,
+        {{ without_placeholder('google_ads_campaign', 'campaign') }} as google_ads_campaign,
+        {{ without_placeholder('google_ads_campaign_id', 'campaign') }} as google_ads_campaign_id,
         event_timestamp,
         event_at,
         event_date,
@@ -194,8 +201,17 @@ ruled_events as (
             when 'event' then ruled.collected_medium
             when 'click id' then click_ids.medium
         end as medium,
-        case when ruled.source_rule = 'event' then ruled.collected_campaign end as campaign,
-        case when ruled.source_rule = 'event' then ruled.collected_campaign_id end as campaign_id,
+        -- A Google Ads click's campaign is the one GA4 names for its session (the click carries none).
+        case
+            when ruled.source_rule = 'event' then ruled.collected_campaign
+            when ruled.source_rule = 'click id' and click_ids.source = 'google' and click_ids.medium = 'cpc'
+                then ruled.google_ads_campaign
+        end as campaign,
+        case
+            when ruled.source_rule = 'event' then ruled.collected_campaign_id
+            when ruled.source_rule = 'click id' and click_ids.source = 'google' and click_ids.medium = 'cpc'
+                then ruled.google_ads_campaign_id
+        end as campaign_id,
         ruled.source_rule,
         ruled.is_unwanted_referral,
         ruled.click_id,

@@ -55,6 +55,7 @@ flattened as (
     {%- for relation, where, is_provisional in parts %}
         {%- set has_collected_traffic_source = ga4_export_has('collected_traffic_source', relation) %}
         {%- set has_session_last_click = ga4_export_has('session_traffic_source_last_click', relation) %}
+        {%- set has_ads_campaign = ga4_export_has('session_traffic_source_last_click.google_ads_campaign', relation) %}
         {%- set has_user_id = ga4_export_has('user_id', relation) %}
         {%- set revenue_field = var('ga4_revenue_field') %}
         {%- if not ga4_export_has('ecommerce.' ~ revenue_field, relation) %}
@@ -143,6 +144,17 @@ flattened as (
             cast(null as {{ dbt.type_string() }}) as ga4_source,
             cast(null as {{ dbt.type_string() }}) as ga4_medium,
         {%- endif %}
+            -- The Google Ads campaign of a session an Ads click started: a click id's event names no
+            -- campaign of its own (int_events gives it this one).
+            {%- if has_ads_campaign %}
+                nullif(session_traffic_source_last_click.google_ads_campaign.campaign_name, '')
+                    as google_ads_campaign,
+                nullif(session_traffic_source_last_click.google_ads_campaign.campaign_id, '')
+                    as google_ads_campaign_id,
+            {%- else %}
+            cast(null as {{ dbt.type_string() }}) as google_ads_campaign,
+            cast(null as {{ dbt.type_string() }}) as google_ads_campaign_id,
+        {%- endif %}
             event_timestamp,
             event_date as export_day,
             {{ is_provisional }} as is_provisional
@@ -212,6 +224,8 @@ renamed as (
         ga4_channel_group,
         ga4_source,
         ga4_medium,
+        google_ads_campaign,
+        google_ads_campaign_id,
 
         ---------- booleans
         ignores_referrer,
