@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from attribution.landing import load_pending
-from attribution.settings import Settings
+from attribution.settings import Settings, load_settings
 from attribution.synthetic_spend import COST_PER_CLICK, UNTAGGED, land_demo_batch
 from attribution.warehouse import connect
 
@@ -62,3 +62,13 @@ def test_each_paid_click_is_billed_and_a_later_file_restates_the_day(settings: S
         paid + (paid * Decimal("0.05")).quantize(Decimal("0.01"), ROUND_HALF_UP) for paid in per_day.values()
     )
     assert loaded == expected, "every paid click of both batches once, and the untagged campaign's share"
+
+
+def test_the_demos_cost_files_are_in_the_reporting_currency(attribution_env: dict[str, str]):
+    """Another reporting currency: the demo's spend is in it, none quarantined as another currency."""
+    settings = load_settings(attribution_env | {"ATTRIBUTION_REPORTING_CURRENCY": "EUR"})
+    _, cost = land_demo_batch(settings, 2_000, seed=1, end=END)
+    with open(cost, newline="", encoding="utf-8") as handle:
+        assert {row["currency"] for row in csv.DictReader(handle)} == {"EUR"}
+    [report] = [r for r in load_pending(settings, connect(settings)) if r.file_name.startswith("cost/")]
+    assert (report.status, report.rows_quarantined) == ("loaded", 0)

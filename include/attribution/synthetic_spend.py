@@ -33,7 +33,8 @@ COST_PER_CLICK = {
     ("google", "display"): Decimal("0.35"),
     ("partner-network", "affiliate"): Decimal("1.10"),
 }
-"""The generator's paid (source, medium) pairs (generator.CHANNEL_MIX) and what a click costs, in USD."""
+"""The generator's paid (source, medium) pairs (generator.CHANNEL_MIX) and what a click costs, in the
+reporting currency (the demo's revenue is in it too)."""
 
 UNTAGGED = ("tiktok", "paid_social", "launch_teaser")
 """A campaign whose ads carry no UTM tags the site receives: its spend matches no session."""
@@ -83,25 +84,25 @@ def record(tally_path: Path, clicks: Counter[Key]) -> dict[str, dict[str, int]]:
     return {day: tally[day] for day in {day for day, *_ in clicks} if day in tally}
 
 
-def cost_rows(day: str, clicks: dict[str, int]) -> list[dict]:
-    """The cost contract's rows of one day: each paid key's clicks at its cost per click, and the untagged
-    campaign's share."""
+def cost_rows(day: str, clicks: dict[str, int], currency: str) -> list[dict]:
+    """The cost contract's rows of one day, in ``currency``: each paid key's clicks at its cost per click,
+    and the untagged campaign's share."""
     rows, paid = [], Decimal(0)
     for key, count in sorted(clicks.items()):
         source, medium, campaign = key.split("|")
         cost = (COST_PER_CLICK[(source, medium)] * count).quantize(Decimal("0.01"), ROUND_HALF_UP)
         paid += cost
-        rows.append(_row(day, source, medium, campaign, cost, count))
+        rows.append(_row(day, source, medium, campaign, cost, count, currency))
     untagged = (paid * UNTAGGED_SHARE).quantize(Decimal("0.01"), ROUND_HALF_UP)
     if untagged:
-        rows.append(_row(day, *UNTAGGED, untagged, None))
+        rows.append(_row(day, *UNTAGGED, untagged, None, currency))
     return rows
 
 
-def _row(day: str, source: str, medium: str, campaign: str, cost: Decimal, clicks: int | None) -> dict:
+def _row(day: str, source: str, medium: str, campaign: str, cost: Decimal, clicks: int | None, currency: str) -> dict:
     return {
         "date": day, "utm_source": source, "utm_medium": medium, "utm_campaign": campaign, "utm_id": "",
-        "cost": f"{cost:.2f}", "clicks": "" if clicks is None else clicks, "impressions": "", "currency": "USD",
+        "cost": f"{cost:.2f}", "clicks": "" if clicks is None else clicks, "impressions": "", "currency": currency,
     }  # fmt: skip
 
 
@@ -117,7 +118,7 @@ def land_cost_file(settings: Settings, clicks: PaidClicks, at: datetime) -> str 
     days = record(tally_path(settings), clicks.clicks)
     if not days:
         return None
-    rows = [row for day in sorted(days) for row in cost_rows(day, days[day])]
+    rows = [row for day in sorted(days) for row in cost_rows(day, days[day], settings.reporting_currency)]
     return open_landing(settings, COST).write(lambda directory: write_cost_file(directory, rows, at))
 
 
