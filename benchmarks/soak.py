@@ -97,6 +97,7 @@ def _checks(workspace: Workspace) -> tuple[dict[str, int], dict[str, int]]:
         counts = {
             "Files in the ledger": one("select count(*) from raw.load_ledger"),
             "Events loaded": one("select count(*) from raw.streamed_events"),
+            "Cost rows loaded (a restated figure is a row)": one("select count(*) from raw.ad_spend"),
             "Rows quarantined": one("select count(*) from raw.quarantined_rows"),
             "Conversions attributed": one("select count(*) from mart_first_click"),
         }
@@ -109,8 +110,10 @@ def _checks(workspace: Workspace) -> tuple[dict[str, int], dict[str, int]]:
                 """select count(*) from (select file_name, checksum from raw.load_ledger
                    group by all having count(*) > 1)"""
             ),
-            "Loaded rows the ledger does not account for": one("select count(*) from raw.streamed_events")
-            - one("select coalesce(sum(rows_loaded), 0) from raw.load_ledger"),
+            "Loaded event rows the ledger does not account for": one("select count(*) from raw.streamed_events")
+            - one("select coalesce(sum(rows_loaded), 0) from raw.load_ledger where file_type = 'events'"),
+            "Loaded cost rows the ledger does not account for": one("select count(*) from raw.ad_spend")
+            - one("select coalesce(sum(rows_loaded), 0) from raw.load_ledger where file_type = 'cost'"),
             "Duplicate event_id in raw.streamed_events": one(
                 "select count(*) - count(distinct event_id) from raw.streamed_events"
             ),

@@ -14,6 +14,7 @@ from attribution.dbt_cli import run_dbt
 from attribution.generator import write_batch
 from attribution.landing import load_pending
 from attribution.settings import Settings
+from attribution.synthetic_spend import land_demo_batch
 from attribution.warehouse import connect
 
 pytestmark = pytest.mark.dbt
@@ -106,10 +107,15 @@ def test_the_hourly_check_between_a_runs_load_and_its_build_finds_nothing_missin
     loaded: Settings, attribution_env: dict[str, str]
 ):
     """The data-quality DAG takes the writers' pool whenever it is free, also between a run's load and
-    its build: conversions loaded but not built yet are not lost ones."""
+    its build: conversions and spend loaded but not built yet are not lost ones."""
+    # Batches and the cost files of their paid clicks, as the demo lands them: the second file restates
+    # the first's days and adds its own.
+    land_demo_batch(loaded, 3_000, seed=199, end=datetime(2026, 11, 20, 12, 30, tzinfo=UTC))
+    load_pending(loaded, connect(loaded))
     assert dbt(attribution_env, "build", *WITHOUT_UNIT_TESTS) == 0
-    write_batch(loaded.landing_path, 3_000, seed=200, end=datetime(2026, 11, 20, 13, tzinfo=UTC))
-    [report] = load_pending(loaded, connect(loaded))
+    land_demo_batch(loaded, 3_000, seed=200, end=datetime(2026, 11, 20, 13, tzinfo=UTC))
+    report, cost = load_pending(loaded, connect(loaded))
+    assert cost.file_name.startswith("cost/") and cost.rows_loaded > 0
     with duckdb.connect(str(loaded.warehouse_path), read_only=True) as con:
         unbuilt = con.execute(
             "select count(*) from stg_streamed_events where file_name = ? and event_name = 'purchase'",
@@ -123,6 +129,9 @@ def test_the_hourly_check_between_a_runs_load_and_its_build_finds_nothing_missin
             "delete from mart_first_click where conversion_id = (select min(conversion_id) from mart_first_click)"
         )
     assert dbt(attribution_env, "test", "-s", "assert_marts_reconcile_with_staging", *whole) == 1
+    with duckdb.connect(str(loaded.warehouse_path)) as con:  # spend the build did lose
+        con.execute("delete from mart_unmatched_spend where spend > 0")
+    assert dbt(attribution_env, "test", "-s", "assert_spend_reconciles", *whole) == 1
 
 
 def test_ga4_history_reads_only_recent_export_days_again_and_never_duplicates(
