@@ -107,11 +107,11 @@
     {%- if first_day is none -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set lookback_day = first_day - modules.datetime.timedelta(days=var('lookback_days') | int) -%}
     {%- if first_day.year == 9999 -%}
         {{- return(first_day) -}}
     {%- endif -%}
-    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' or removed_since_watermark_exist() -%}
+    {%- set lookback_day = first_day - modules.datetime.timedelta(days=var('lookback_days') | int) -%}
+    {%- if not is_incremental() or removed_since_watermark_may_exist() -%}
         {{- return(lookback_day) -}}
     {%- endif -%}
     {%- set seen = run_query(
